@@ -1,0 +1,217 @@
+"""The embeddable kernel: ``async with Kernel(...) as k``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from orrery.sdk import Bus
+
+from ._config import OrreryConfig, load_config
+from .bus import MemoryBus
+from .errors import KernelError
+from .plugins import HookRelay, PluginInfo, PluginManager, PluginState, RouteTable, ServiceRegistry
+from .storage import Storage, open_storage
+
+__all__ = ["Kernel"]
+
+log = logging.getLogger("orrery.kernel")
+_KERNEL_NAMESPACE = "orrery.kernel"
+
+
+class Kernel:
+    """The Orrery kernel: event bus, plugin lifecycle, storage.
+
+    ::
+
+        async with Kernel(plugins_dirs=["plugins"], state_dir=".orrery") as k:
+            await k.bus.publish("greet.hello", {"who": "world"})
+            print(k.plugins["greeter"].state)   # "active"
+
+    Entry-point plugins are discovered unless ``entry_points=False``; ``config`` is a
+    TOML path, a mapping or an `OrreryConfig`, with ``ORRERY_…`` environment overrides.
+    """
+
+    def __init__(
+        self,
+        *,
+        plugins_dirs: Iterable[str | os.PathLike[str]] = (),
+        state_dir: str | os.PathLike[str] = ".orrery",
+        config: str | os.PathLike[str] | Mapping[str, Any] | OrreryConfig | None = None,
+        entry_points: bool | None = None,
+        node_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = load_config(config, env=env)
+        self.state_dir = Path(state_dir)
+        self.plugins_dirs = [Path(p) for p in self.config.kernel.plugins_dirs] + [
+            Path(p) for p in plugins_dirs
+        ]
+        self.entry_points = self.config.kernel.entry_points if entry_points is None else entry_points
+        self._node_id = node_id or self.config.kernel.node_id
+        self._storage: Storage | None = None
+        self._bus: MemoryBus | None = None
+        self._manager: PluginManager | None = None
+        self._kernel_bus: Bus | None = None
+        self.started_at: float | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open storage, start the bus, discover, resolve and start plugins."""
+        if self._manager is not None:
+            raise KernelError("kernel already started; each Kernel starts once")
+        began = time.perf_counter()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        node_id = self._node_id = self._node_id or self._load_node_id()
+        try:
+            self._storage = await open_storage(
+                self.config.storage.backend,
+                path=self.state_dir / "orrery.db",
+                dsn=self.config.storage.dsn,
+            )
+            bus_config = self.config.bus
+            self._bus = MemoryBus(
+                node_id,
+                queue_size=bus_config.queue_size,
+                max_attempts=bus_config.max_attempts,
+                retry_backoff=bus_config.retry_backoff,
+            )
+            await self._bus.start()
+            self._kernel_bus = self._bus.client(f"orrery://{node_id}/kernel")
+            kernel_store = self._storage.store(_KERNEL_NAMESPACE)
+            disabled = await kernel_store.get("disabled", [])
+
+            async def persist_disabled(names: set[str]) -> None:
+                await kernel_store.put("disabled", sorted(names))
+
+            self._manager = PluginManager(
+                node_id=node_id,
+                config=self.config,
+                plugins_dirs=self.plugins_dirs,
+                entry_points=self.entry_points,
+                bus=self._bus,
+                storage=self._storage,
+                disabled=disabled,
+                on_disabled_change=persist_disabled,
+            )
+            self._manager.prepare()
+            await self._manager.start_all()
+        except BaseException:
+            await self._close_parts()
+            raise
+        self.started_at = time.time()
+        counts: dict[str, int] = {}
+        for info in self._manager.infos.values():
+            counts[str(info.state)] = counts.get(str(info.state), 0) + 1
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no plugins"
+        log.info(
+            "kernel %s ready in %.0f ms: %s", node_id, (time.perf_counter() - began) * 1000, summary
+        )
+
+    async def stop(self) -> None:
+        """Stop plugins in reverse dependency order, drain the bus, close storage."""
+        if self._manager is not None:
+            await self._manager.stop_all()
+        await self._close_parts()
+        log.info("kernel %s stopped", self._node_id)
+
+    async def _close_parts(self) -> None:
+        if self._bus is not None:
+            await self._bus.stop()
+        if self._storage is not None:
+            await self._storage.close()
+
+    async def __aenter__(self) -> Kernel:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _load_node_id(self) -> str:
+        # A node keeps its id across restarts so event sources and durable consumers
+        # stay stable; it is generated once into the state directory.
+        path = self.state_dir / "node_id"
+        try:
+            existing = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            existing = ""
+        if existing:
+            return existing
+        node_id = f"node-{secrets.token_hex(4)}"
+        path.write_text(node_id + "\n", encoding="utf-8")
+        return node_id
+
+    # -- views ---------------------------------------------------------------------------
+
+    @property
+    def manager(self) -> PluginManager:
+        if self._manager is None:
+            raise KernelError("the kernel is not started; use 'async with Kernel(...)'")
+        return self._manager
+
+    @property
+    def node_id(self) -> str:
+        if self._node_id is None:
+            raise KernelError("the kernel is not started; use 'async with Kernel(...)'")
+        return self._node_id
+
+    @property
+    def bus(self) -> Bus:
+        """The kernel's own bus client (events have source ``orrery://<node>/kernel``)."""
+        if self._kernel_bus is None:
+            raise KernelError("the kernel is not started; use 'async with Kernel(...)'")
+        return self._kernel_bus
+
+    @property
+    def plugins(self) -> Mapping[str, PluginInfo]:
+        """Plugin name -> info with ``.state``, ``.version``, ``.error``."""
+        return MappingProxyType(self.manager.infos)
+
+    @property
+    def hooks(self) -> HookRelay:
+        return self.manager.hooks
+
+    @property
+    def services(self) -> ServiceRegistry:
+        return self.manager.services
+
+    @property
+    def routes(self) -> RouteTable:
+        return self.manager.routes
+
+    @property
+    def storage(self) -> Storage:
+        if self._storage is None:
+            raise KernelError("the kernel is not started; use 'async with Kernel(...)'")
+        return self._storage
+
+    # -- operations ----------------------------------------------------------------------
+
+    async def reload(self, name: str) -> PluginInfo:
+        """Load ``name`` afresh and swap it in; the old version keeps serving on failure."""
+        return await self.manager.reload(name)
+
+    async def enable(self, name: str) -> PluginInfo:
+        return await self.manager.enable(name)
+
+    async def disable(self, name: str) -> PluginInfo:
+        return await self.manager.disable(name)
+
+    async def health(self) -> dict[str, dict[str, Any]]:
+        return await self.manager.health()
+
+    def states(self) -> dict[str, PluginState]:
+        return {name: info.state for name, info in self.manager.infos.items()}

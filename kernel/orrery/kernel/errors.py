@@ -1,0 +1,59 @@
+"""Errors raised by the kernel. All derive from `orrery.sdk.errors.OrreryError`."""
+
+from __future__ import annotations
+
+from orrery.sdk.errors import ConfigError, OrreryError, PluginError
+
+__all__ = [
+    "ConfigError",
+    "DependencyError",
+    "HookTimeout",
+    "KernelError",
+    "PluginError",
+    "PluginLoadError",
+    "PluginNotFound",
+    "PluginValidationError",
+]
+
+
+class KernelError(OrreryError):
+    """The kernel could not do what was asked of it."""
+
+
+class PluginLoadError(PluginError):
+    """A plugin's module could not be imported or holds no usable Plugin class."""
+
+
+class PluginValidationError(PluginError):
+    """A Plugin class declares something invalid (name, specifier, Config, permission, hook)."""
+
+
+class DependencyError(PluginError):
+    """A plugin's ``requires`` cannot be met: missing, incompatible, failed or cyclic."""
+
+    def __init__(self, message: str, *, plugin: str, chain: tuple[str, ...] = ()) -> None:
+        super().__init__(message, plugin=plugin)
+        self.chain = chain
+
+
+class HookTimeout(PluginError, TimeoutError):
+    """A plugin hook did not finish within its timeout."""
+
+    def __init__(self, plugin: str, hook: str, timeout: float) -> None:
+        super().__init__(
+            f"plugin {plugin!r}: {hook} did not finish within {timeout:g}s; make it return "
+            f"sooner (move long work into ctx.spawn) or raise start_timeout in "
+            f"[plugins.{plugin}]",
+            plugin=plugin,
+        )
+        self.hook = hook
+        self.timeout = timeout
+
+
+class PluginNotFound(KernelError, LookupError):
+    """No plugin of that name is known to the kernel."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        hint = f" (known: {', '.join(sorted(known))})" if known else ""
+        super().__init__(f"no plugin named {name!r}{hint}; run 'orrery plugins ls' to list them")
+        self.name = name

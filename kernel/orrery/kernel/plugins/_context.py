@@ -1,0 +1,96 @@
+"""The in-process Context handed to a plugin, and its release when the plugin stops."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol, TypeVar
+
+from orrery.sdk import Bus, Journal, Store
+
+from ._routes import PluginRoutes
+from ._services import PluginServices
+from ._tasks import TaskOwner
+
+__all__ = ["KernelContext", "ReleasableBus"]
+
+T = TypeVar("T")
+
+
+class ReleasableBus(Bus, Protocol):
+    def close(self) -> None: ...
+
+
+class KernelContext:
+    """``ctx`` of one in-process plugin instance. Everything obtained here is released
+    by `release`, which the kernel calls when the plugin stops, fails or is reloaded."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        config: Any,
+        bus: ReleasableBus,
+        services: PluginServices,
+        routes: PluginRoutes,
+        store: Store,
+        journal_factory: Callable[[], Journal],
+    ) -> None:
+        self._name = name
+        self._config = config
+        self._log = logging.getLogger(f"orrery.plugins.{name}")
+        self._bus = bus
+        self._services = services
+        self._routes = routes
+        self._store = store
+        self._journal_factory = journal_factory
+        self._journal: Journal | None = None
+        self._tasks = TaskOwner(name, self._log)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def config(self) -> Any:
+        return self._config
+
+    @property
+    def log(self) -> logging.Logger:
+        return self._log
+
+    @property
+    def bus(self) -> Bus:
+        return self._bus
+
+    @property
+    def services(self) -> PluginServices:
+        return self._services
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = self._journal_factory()
+        return self._journal
+
+    @property
+    def http(self) -> PluginRoutes:
+        return self._routes
+
+    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> Any:
+        return self._tasks.spawn(coro, name=name)
+
+    @property
+    def task_count(self) -> int:
+        return len(self._tasks)
+
+    async def release(self, timeout: float) -> None:
+        """Cancel spawned tasks, drop subscriptions, withdraw services and routes."""
+        await self._tasks.cancel_all(timeout)
+        self._bus.close()
+        self._services.release()
+        self._routes.release()

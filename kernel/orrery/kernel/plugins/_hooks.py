@@ -1,0 +1,127 @@
+"""Calling hooks: the one place where async hook implementations are awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import types
+from typing import Any
+
+import pluggy
+
+from orrery.sdk import hookspecs
+from orrery.sdk._markers import PROJECT_NAME
+
+from ..errors import HookTimeout, PluginError
+
+__all__ = ["NOT_IMPLEMENTED", "HookRelay", "await_hook_result", "call_plugin_hook", "new_pluggy_manager"]
+
+NOT_IMPLEMENTED: Any = type("NotImplementedHook", (), {"__repr__": lambda self: "NOT_IMPLEMENTED"})()
+# Result types already seen not to be awaitable. Broadcasting is hot (metrics, health,
+# authorization), and inspect.isawaitable on every result costs more than pluggy itself.
+# Generators are never cached: only some of them (legacy coroutines) are awaitable.
+_PLAIN_TYPES: set[type] = {type(None), dict, list, tuple, str, int, float, bool}
+
+
+def _is_awaitable(result: Any) -> bool:
+    kind = type(result)
+    if kind in _PLAIN_TYPES:
+        return False
+    if inspect.isawaitable(result):
+        return True
+    if kind is not types.GeneratorType:
+        _PLAIN_TYPES.add(kind)
+    return False
+
+
+def new_pluggy_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+async def await_hook_result(result: Any, *, plugin: str, hook: str, timeout: float) -> Any:
+    """Await ``result`` if a hook returned an awaitable, bounded by ``timeout``."""
+    if not _is_awaitable(result):
+        return result
+    try:
+        async with asyncio.timeout(timeout) as scope:
+            return await result
+    except TimeoutError as e:
+        if scope.expired():
+            raise HookTimeout(plugin, hook, timeout) from e
+        raise
+
+
+async def call_plugin_hook(
+    pm: pluggy.PluginManager,
+    instance: object,
+    hook: str,
+    *,
+    plugin: str,
+    timeout: float,
+    **kwargs: Any,
+) -> Any:
+    """Call ``hook`` on one registered plugin instance only.
+
+    Returns `NOT_IMPLEMENTED` when the plugin has no implementation. Errors come out as
+    `PluginError` (or `HookTimeout`) naming the plugin and the hook.
+    """
+    caller = getattr(pm.hook, hook)
+    for impl in caller.get_hookimpls():
+        if impl.plugin is instance:
+            break
+    else:
+        return NOT_IMPLEMENTED
+    try:
+        result = impl.function(*[kwargs[arg] for arg in impl.argnames])
+        return await await_hook_result(result, plugin=plugin, hook=hook, timeout=timeout)
+    except (HookTimeout, asyncio.CancelledError):
+        raise
+    except Exception as e:
+        raise PluginError(
+            f"plugin {plugin!r}: {hook} raised {type(e).__name__}: {e}", plugin=plugin
+        ) from e
+
+
+class HookRelay:
+    """Broadcast hooks to every active plugin (``k.hooks``)."""
+
+    def __init__(self, pm: pluggy.PluginManager, timeout: float) -> None:
+        self._pm = pm
+        self._timeout = timeout
+
+    async def broadcast(self, hook: str, /, **kwargs: Any) -> list[Any]:
+        """Call ``hook`` on every plugin implementing it; await async results concurrently."""
+        results: list[Any] = getattr(self._pm.hook, hook)(**kwargs)
+        for result in results:
+            if type(result) not in _PLAIN_TYPES and _is_awaitable(result):
+                break
+        else:
+            return results
+        return list(
+            await asyncio.gather(
+                *(
+                    await_hook_result(r, plugin="?", hook=hook, timeout=self._timeout)
+                    for r in results
+                )
+            )
+        )
+
+    async def authorize(self, principal: str, action: str, resource: str) -> bool:
+        """Ask ``orrery_authorize``: the first non-None answer decides; allowed if none answers.
+
+        pluggy's firstresult would stop at the first coroutine, so the implementations are
+        walked here in pluggy's call order and each awaited until one decides.
+        """
+        impls = self._pm.hook.orrery_authorize.get_hookimpls()
+        args = {"principal": principal, "action": action, "resource": resource}
+        for impl in reversed(impls):
+            name = self._pm.get_name(impl.plugin) or "?"
+            result = impl.function(*[args[a] for a in impl.argnames])
+            result = await await_hook_result(
+                result, plugin=name, hook="orrery_authorize", timeout=self._timeout
+            )
+            if result is not None:
+                return bool(result)
+        return True

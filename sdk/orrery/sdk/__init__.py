@@ -1,0 +1,71 @@
+"""Orrery SDK: the only package a plugin imports.
+
+It stays light on purpose: a sandboxed worker imports just this and the plugin.
+"""
+
+from ._context import (
+    Bus,
+    Context,
+    Handler,
+    HttpRequest,
+    HttpRoutes,
+    Journal,
+    JournalEvent,
+    Services,
+    Store,
+    Subscription,
+)
+from ._event import Event
+from ._ids import new_event_id
+from ._markers import hookimpl, hookspec
+from ._plugin import Plugin
+from ._services import ServiceKey
+from ._subjects import subject_matches, validate_pattern, validate_topic
+from .errors import (
+    BusError,
+    ConfigError,
+    InvalidEvent,
+    InvalidTopic,
+    NoResponders,
+    OrreryError,
+    PermissionDenied,
+    PluginError,
+    RequestTimeout,
+    ServiceNotFound,
+    StoreError,
+    WrongExpectedVersion,
+)
+
+__all__ = [
+    "Bus",
+    "BusError",
+    "ConfigError",
+    "Context",
+    "Event",
+    "Handler",
+    "HttpRequest",
+    "HttpRoutes",
+    "InvalidEvent",
+    "InvalidTopic",
+    "Journal",
+    "JournalEvent",
+    "NoResponders",
+    "OrreryError",
+    "PermissionDenied",
+    "Plugin",
+    "PluginError",
+    "RequestTimeout",
+    "ServiceKey",
+    "ServiceNotFound",
+    "Services",
+    "Store",
+    "StoreError",
+    "Subscription",
+    "WrongExpectedVersion",
+    "hookimpl",
+    "hookspec",
+    "new_event_id",
+    "subject_matches",
+    "validate_pattern",
+    "validate_topic",
+]
