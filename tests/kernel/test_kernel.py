@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orrery.kernel import Kernel, KernelError
-from orrery.sdk import Bus, PluginError
+from orrery.sdk import Bus, ConfigError, PluginError
 
 COUNTER = """
 from orrery.sdk import Plugin, hookimpl
@@ -162,3 +162,20 @@ async def test_plugin_config_reaches_ctx_config(make_kernel, write_plugin, tmp_p
         assert await k.bus.request("greet.hello", {"who": "crew"}) == {"text": "ahoy, crew"}
     async with make_kernel(config=toml, env={"ORRERY_PLUGINS__GREETER__GREETING": "moin"}) as k:
         assert await k.bus.request("greet.hello", {"who": "crew"}) == {"text": "moin, crew"}
+
+
+async def test_configure_validates_applies_and_persists(make_kernel, write_plugin) -> None:
+    write_plugin(
+        "greeter.py",
+        (Path(__file__).parents[2] / "examples" / "plugins" / "greeter.py").read_text(),
+    )
+    async with make_kernel() as k:
+        assert k.plugin_config("greeter") == {"greeting": "hello"}
+        with pytest.raises(ConfigError, match="plugins.greeter.greeting"):
+            await k.configure("greeter", {"greeting": ["not", "text"]})
+        assert await k.bus.request("greet.hello", {"who": "a"}) == {"text": "hello, a"}
+        info = await k.configure("greeter", {"greeting": "hej"})
+        assert info.state == "active"
+        assert await k.bus.request("greet.hello", {"who": "a"}) == {"text": "hej, a"}
+    async with make_kernel() as k:
+        assert await k.bus.request("greet.hello", {"who": "b"}) == {"text": "hej, b"}

@@ -13,6 +13,7 @@ from typing import Any
 
 from orrery.sdk import Bus
 
+from ._choices import OperatorChoices
 from ._config import OrreryConfig, load_config
 from .bus import MemoryBus
 from .errors import KernelError
@@ -85,12 +86,8 @@ class Kernel:
             )
             await self._bus.start()
             self._kernel_bus = self._bus.client(f"orrery://{node_id}/kernel")
-            kernel_store = self._storage.store(_KERNEL_NAMESPACE)
-            disabled = await kernel_store.get("disabled", [])
-
-            async def persist_disabled(names: set[str]) -> None:
-                await kernel_store.put("disabled", sorted(names))
-
+            choices = OperatorChoices(self._storage.store(_KERNEL_NAMESPACE))
+            await choices.load()
             self._manager = PluginManager(
                 node_id=node_id,
                 config=self.config,
@@ -98,8 +95,7 @@ class Kernel:
                 entry_points=self.entry_points,
                 bus=self._bus,
                 storage=self._storage,
-                disabled=disabled,
-                on_disabled_change=persist_disabled,
+                choices=choices,
             )
             self._manager.prepare()
             await self._manager.start_all()
@@ -209,6 +205,14 @@ class Kernel:
 
     async def disable(self, name: str) -> PluginInfo:
         return await self.manager.disable(name)
+
+    def plugin_config(self, name: str) -> dict[str, Any]:
+        """The effective ``[plugins.<name>]`` values of one plugin."""
+        return self.manager.plugin_config(name)
+
+    async def configure(self, name: str, values: dict[str, Any]) -> PluginInfo:
+        """Validate and apply new configuration for ``name`` (restarting it); persisted."""
+        return await self.manager.configure(name, values)
 
     async def health(self) -> dict[str, dict[str, Any]]:
         return await self.manager.health()

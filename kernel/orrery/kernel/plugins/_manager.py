@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,6 +14,7 @@ import pluggy
 
 from orrery.sdk import Bus, ConfigError, Journal, Plugin, Store
 
+from .._choices import OperatorChoices
 from .._config import OrreryConfig, PluginSettings, plugin_section, validate_plugin_config
 from ..errors import DependencyError, PluginError, PluginNotFound
 from ._context import KernelContext, ReleasableBus
@@ -72,8 +73,7 @@ class PluginManager:
         entry_points: bool,
         bus: BusProvider | None = None,
         storage: StorageProvider | None = None,
-        disabled: Iterable[str] = (),
-        on_disabled_change: Callable[[set[str]], Awaitable[None]] | None = None,
+        choices: OperatorChoices | None = None,
     ) -> None:
         self.node_id = node_id
         self.config = config
@@ -86,8 +86,9 @@ class PluginManager:
         self._bus = bus
         self._storage = storage
         self._events: Bus | None = bus.client(f"orrery://{node_id}/kernel") if bus else None
-        self._disabled = set(disabled)
-        self._on_disabled_change = on_disabled_change
+        self.choices = choices or OperatorChoices()
+        for name, values in self.choices.config.items():
+            self.config.plugins[name] = dict(values)
         self._runtimes: dict[str, PluginRuntime] = {}
         self._resolution = Resolution(order=[], failures={}, dependencies={}, waves=[])
         self._lock = asyncio.Lock()
@@ -163,7 +164,7 @@ class PluginManager:
             except ConfigError as e:
                 candidate.error = str(e)
             else:
-                info.enabled = rt.settings.enabled and info.name not in self._disabled
+                info.enabled = rt.settings.enabled and info.name not in self.choices.disabled
                 info.sandbox = spec.sandbox or bool(rt.settings.sandbox)
         if candidate.error is not None:
             log.error("plugin %s failed: %s", info.name, candidate.error)
@@ -348,9 +349,9 @@ class PluginManager:
         async with self._lock:
             rt = self.runtime(name)
             rt.info.enabled = True
-            if name in self._disabled:
-                self._disabled.discard(name)
-                await self._persist_disabled()
+            if name in self.choices.disabled:
+                self.choices.disabled.discard(name)
+                await self.choices.save()
             if rt.info.state == S.FAILED and rt.candidate.spec is None:
                 return rt.info
             if await self._start_if_ready(name):
@@ -369,8 +370,8 @@ class PluginManager:
             if rt.info.state == S.ACTIVE:
                 await self._stop(rt)
             rt.info.enabled = False
-            self._disabled.add(name)
-            await self._persist_disabled()
+            self.choices.disabled.add(name)
+            await self.choices.save()
             return rt.info
 
     def _requires_closure(self, name: str) -> set[str]:
@@ -383,9 +384,46 @@ class PluginManager:
                     todo.append(dep)
         return seen
 
-    async def _persist_disabled(self) -> None:
-        if self._on_disabled_change is not None:
-            await self._on_disabled_change(set(self._disabled))
+    def plugin_config(self, name: str) -> dict[str, Any]:
+        """The plugin's effective configuration: its validated Config plus kernel keys."""
+        rt = self.runtime(name)
+        values: dict[str, Any] = dict(plugin_section(self.config, name))
+        if rt.config is not None and hasattr(rt.config, "model_dump"):
+            values.update(rt.config.model_dump(mode="json"))
+        return values
+
+    async def configure(self, name: str, values: dict[str, Any]) -> PluginInfo:
+        """Validate and apply new ``[plugins.<name>]`` values, restarting the plugin (and
+        its dependents) when it is active. Persisted across restarts.
+
+        Raises `ConfigError` naming the field when ``values`` are invalid; nothing changes then.
+        """
+        async with self._lock:
+            rt = self.runtime(name)
+            spec = rt.candidate.spec
+            if spec is None:
+                raise PluginError(f"plugin {name!r} cannot be configured: {rt.info.error}", plugin=name)
+            settings, config = validate_plugin_config(name, spec.config_model, values)
+            self.config.plugins[name] = dict(values)
+            self.choices.config[name] = dict(values)
+            await self.choices.save()
+            dependents = [
+                d for d in self._resolution.dependents(name)
+                if self._runtimes[d].info.state == S.ACTIVE
+            ]
+            was_active = rt.info.state == S.ACTIVE
+            if was_active:
+                for dependent in reversed(dependents):
+                    await self._stop(self._runtimes[dependent], final_state=S.RESOLVED)
+                await self._stop(rt, final_state=S.RESOLVED)
+            rt.settings, rt.config = settings, config
+            rt.info.enabled = settings.enabled and name not in self.choices.disabled
+            if rt.info.state == S.FAILED and not rt.resolution_failed:
+                rt.info.state, rt.info.error = S.RESOLVED, None
+            if rt.info.enabled and await self._start_if_ready(name):
+                for dependent in dependents:
+                    await self._start_if_ready(dependent)
+            return rt.info
 
     async def reload(self, name: str) -> PluginInfo:
         """Load ``name``'s code afresh and swap it in; on failure the old version keeps running.
