@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from orrery.kernel import Kernel
 
 KernelFactory = Callable[..., Any]
@@ -44,7 +43,7 @@ def recording_plugin(write_plugin: Callable[..., Path], journal_file: Path) -> C
         body = "\n".join("        " + line for line in start_body.strip().splitlines())
         return write_plugin(
             f"{name.replace('-', '_')}.py",
-            f'''
+            f"""
 from pathlib import Path
 from orrery.sdk import Plugin, hookimpl
 
@@ -64,7 +63,7 @@ class P(Plugin):
     async def orrery_stop(self, ctx):
         with LOG.open("a") as f:
             f.write("stop {name}\\n")
-''',
+""",
         )
 
     return write

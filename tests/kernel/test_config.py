@@ -1,10 +1,9 @@
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
-
 from orrery.kernel._config import load_config, validate_plugin_config
 from orrery.sdk import ConfigError
+from pydantic import BaseModel
 
 
 def test_defaults_need_no_file() -> None:
@@ -24,7 +23,7 @@ def test_toml_file_with_plugin_sections(tmp_path: Path) -> None:
 
 def test_environment_overrides_win_and_parse_values(tmp_path: Path) -> None:
     path = tmp_path / "orrery.toml"
-    path.write_text('[bus]\nqueue_size = 8\n[plugins.my-plugin]\nlimit = 1\n')
+    path.write_text("[bus]\nqueue_size = 8\n[plugins.my-plugin]\nlimit = 1\n")
     env = {
         "ORRERY_BUS__QUEUE_SIZE": "64",
         "ORRERY_BUS__URL": "nats://10.0.0.1:4222",

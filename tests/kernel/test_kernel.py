@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from orrery.kernel import Kernel, KernelError
 from orrery.sdk import Bus, ConfigError, PluginError
 
@@ -74,8 +73,18 @@ async def test_reload_swaps_code_and_hands_state_across(make_kernel, write_plugi
     ("broken", "reason"),
     [
         ("def (:", "SyntaxError"),
-        (COUNTER.format(version="3.0", extra="@hookimpl\n    def orrery_health(self, ctx, extra): pass"), "unknown argument"),
-        (COUNTER.format(version="3.0", extra="").replace("self.count = getattr", "raise RuntimeError('nope'); self.count = getattr"), "nope"),
+        (
+            COUNTER.format(
+                version="3.0", extra="@hookimpl\n    def orrery_health(self, ctx, extra): pass"
+            ),
+            "unknown argument",
+        ),
+        (
+            COUNTER.format(version="3.0", extra="").replace(
+                "self.count = getattr", "raise RuntimeError('nope'); self.count = getattr"
+            ),
+            "nope",
+        ),
     ],
 )
 async def test_a_failed_reload_keeps_the_old_version_serving(
@@ -91,7 +100,9 @@ async def test_a_failed_reload_keeps_the_old_version_serving(
         assert await k.bus.request("count", None) == {"version": "1.0", "count": 2}
 
 
-async def test_reloading_a_broken_plugin_after_fixing_it_starts_it(make_kernel, write_plugin) -> None:
+async def test_reloading_a_broken_plugin_after_fixing_it_starts_it(
+    make_kernel, write_plugin
+) -> None:
     path = write_plugin("counter.py", "def (:")
     async with make_kernel() as k:
         assert k.plugins["counter"].state == "failed"
@@ -122,7 +133,9 @@ class Policy(Plugin):
 """
 
 
-async def test_authorize_asks_plugins_and_allows_when_nobody_answers(make_kernel, write_plugin) -> None:
+async def test_authorize_asks_plugins_and_allows_when_nobody_answers(
+    make_kernel, write_plugin
+) -> None:
     async with make_kernel() as k:
         assert await k.hooks.authorize("anyone", "publish", "x") is True
     write_plugin("policy.py", AUTHORIZERS)

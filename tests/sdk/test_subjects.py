@@ -1,5 +1,4 @@
 import pytest
-
 from orrery.sdk import InvalidTopic, subject_matches, validate_pattern, validate_topic
 
 

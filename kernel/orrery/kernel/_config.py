@@ -38,6 +38,12 @@ class KernelSection(_Section):
     hook_timeout: float = Field(5.0, gt=0)
     plugins_dirs: list[str] = []
     entry_points: bool = True
+    #: Watch plugin folders and hot-reload changed plugins.
+    watch: bool = True
+    #: Seconds of quiet after a file event before a change is applied (a writer closing
+    #: the file applies it after ``reload_settle`` instead).
+    reload_quiet: float = Field(0.05, ge=0)
+    reload_settle: float = Field(0.002, ge=0)
 
 
 class BusConfig(_Section):

@@ -6,18 +6,27 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
-from orrery.sdk import Bus
+from orrery.sdk import Bus, Plugin, PluginError
 
 from ._choices import OperatorChoices
 from ._config import OrreryConfig, load_config
 from .bus import MemoryBus
 from .errors import KernelError
-from .plugins import HookRelay, PluginInfo, PluginManager, PluginState, RouteTable, ServiceRegistry
+from .plugins import (
+    FolderWatcher,
+    HookRelay,
+    PluginInfo,
+    PluginManager,
+    PluginState,
+    RouteTable,
+    ServiceRegistry,
+    run_pip,
+)
 from .storage import Storage, open_storage
 
 __all__ = ["Kernel"]
@@ -48,13 +57,20 @@ class Kernel:
         entry_points: bool | None = None,
         node_id: str | None = None,
         env: Mapping[str, str] | None = None,
+        plugins: Iterable[type[Plugin]] = (),
+        watch: bool | None = None,
     ) -> None:
         self.config = load_config(config, env=env)
         self.state_dir = Path(state_dir)
         self.plugins_dirs = [Path(p) for p in self.config.kernel.plugins_dirs] + [
             Path(p) for p in plugins_dirs
         ]
-        self.entry_points = self.config.kernel.entry_points if entry_points is None else entry_points
+        self.entry_points = (
+            self.config.kernel.entry_points if entry_points is None else entry_points
+        )
+        self.plugin_classes = list(plugins)
+        self.watch = self.config.kernel.watch if watch is None else watch
+        self._watcher: FolderWatcher | None = None
         self._node_id = node_id or self.config.kernel.node_id
         self._storage: Storage | None = None
         self._bus: MemoryBus | None = None
@@ -93,12 +109,21 @@ class Kernel:
                 config=self.config,
                 plugins_dirs=self.plugins_dirs,
                 entry_points=self.entry_points,
+                plugin_classes=self.plugin_classes,
                 bus=self._bus,
                 storage=self._storage,
                 choices=choices,
             )
             self._manager.prepare()
             await self._manager.start_all()
+            if self.watch and self.plugins_dirs:
+                self._watcher = FolderWatcher(
+                    self.plugins_dirs,
+                    self._manager.sync_path,
+                    settle=self.config.kernel.reload_settle,
+                    quiet=self.config.kernel.reload_quiet,
+                )
+                self._watcher.start()
         except BaseException:
             await self._close_parts()
             raise
@@ -113,6 +138,9 @@ class Kernel:
 
     async def stop(self) -> None:
         """Stop plugins in reverse dependency order, drain the bus, close storage."""
+        if self._watcher is not None:
+            await self._watcher.stop()
+            self._watcher = None
         if self._manager is not None:
             await self._manager.stop_all()
         await self._close_parts()
@@ -199,6 +227,36 @@ class Kernel:
     async def reload(self, name: str) -> PluginInfo:
         """Load ``name`` afresh and swap it in; the old version keeps serving on failure."""
         return await self.manager.reload(name)
+
+    async def rescan(self) -> dict[str, list[str]]:
+        """Pick up plugins installed, upgraded or removed with pip since the start."""
+        return await self.manager.rescan()
+
+    async def install(
+        self, spec: str, output: Callable[[str], None] = print
+    ) -> dict[str, list[str]]:
+        """``pip install SPEC`` into the kernel's environment, then rescan.
+
+        pip's output goes line by line to ``output``; a failed install raises
+        `PluginError` with pip's last lines and changes nothing.
+        """
+        await run_pip(["install", spec], output)
+        return await self.rescan()
+
+    async def uninstall(
+        self, name: str, output: Callable[[str], None] = print
+    ) -> dict[str, list[str]]:
+        """``pip uninstall`` the distribution that provides plugin ``name``, then rescan."""
+        rt = self.manager.runtime(name)
+        dist = rt.candidate.distribution
+        if rt.candidate.kind != "entrypoint" or dist is None:
+            raise PluginError(
+                f"plugin {name!r} comes from {rt.info.source}, not from a pip-installed "
+                f"distribution; delete its file to remove it",
+                plugin=name,
+            )
+        await run_pip(["uninstall", "--yes", dist], output)
+        return await self.rescan()
 
     async def enable(self, name: str) -> PluginInfo:
         return await self.manager.enable(name)

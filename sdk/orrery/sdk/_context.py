@@ -127,6 +127,9 @@ class JournalEvent(Protocol):
     """An event as stored in a journal stream."""
 
     @property
+    def id(self) -> str: ...
+
+    @property
     def stream(self) -> str: ...
 
     @property
@@ -161,11 +164,29 @@ class Journal(Protocol):
         does not match.
         """
 
-    def read(self, stream: str, from_version: int = 0) -> AsyncIterator[JournalEvent]: ...
+    async def version(self, stream: str) -> int:
+        """The stream's current version (0 when it does not exist)."""
+
+    def read(self, stream: str, from_version: int = 0) -> AsyncIterator[JournalEvent]:
+        """The stream's events from ``from_version`` on (inclusive; 0 or 1: all)."""
+
+    def read_all(
+        self, from_position: int = 0, until_time_ns: int | None = None
+    ) -> AsyncIterator[JournalEvent]:
+        """Every stream's events in global order, for replay; ``until_time_ns`` stops at
+        a moment in time (rebuild state as of then)."""
 
     def subscribe(
         self, stream: str, handler: Callable[[JournalEvent], Any], *, from_version: int = 0
-    ) -> Subscription: ...
+    ) -> Subscription:
+        """Catch up from ``from_version`` (inclusive), then follow new appends."""
+
+    async def save_snapshot(self, stream: str, version: int, state: Any) -> None: ...
+
+    async def load_snapshot(
+        self, stream: str, max_version: int | None = None
+    ) -> tuple[int, Any] | None:
+        """The latest snapshot at or below ``max_version``, as ``(version, state)``."""
 
 
 @runtime_checkable

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -72,7 +72,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def time(self) -> datetime:
         """Creation time as an aware UTC datetime (microsecond precision)."""
-        return datetime.fromtimestamp(self.time_ns / 1e9, tz=timezone.utc)
+        return datetime.fromtimestamp(self.time_ns / 1e9, tz=UTC)
 
     def to_dict(self) -> dict[str, Any]:
         """The event as a CloudEvents 1.0 JSON-format dictionary."""
@@ -167,7 +167,7 @@ def validate_headers(headers: dict[str, Any]) -> None:
 def format_time_ns(time_ns: int) -> str:
     """RFC 3339 UTC timestamp with nanoseconds, so a JSON round trip is exact."""
     seconds, nanos = divmod(time_ns, 1_000_000_000)
-    stamp = datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{stamp}.{nanos:09d}Z"
 
 

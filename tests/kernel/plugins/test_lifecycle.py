@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-
 from orrery.sdk import NoResponders, ServiceNotFound
 
 
@@ -22,10 +21,17 @@ async def test_start_in_dependency_order_and_stop_in_reverse(
     recording_plugin("cache", requires={"db": ""})
     async with make_kernel() as k:
         assert {n: i.state for n, i in k.plugins.items()} == {
-            "app": "active", "db": "active", "cache": "active"
+            "app": "active",
+            "db": "active",
+            "cache": "active",
         }
     assert lines(journal_file) == [
-        "start db", "start cache", "start app", "stop app", "stop cache", "stop db"
+        "start db",
+        "start cache",
+        "start app",
+        "stop app",
+        "stop cache",
+        "stop db",
     ]
 
 
@@ -152,11 +158,18 @@ async def test_disable_stops_dependents_and_enable_brings_them_back(
         await k.enable("base")
         assert (k.plugins["base"].state, k.plugins["top"].state) == ("active", "active")
     assert lines(journal_file)[:6] == [
-        "start base", "start top", "stop top", "stop base", "start base", "start top"
+        "start base",
+        "start top",
+        "stop top",
+        "stop base",
+        "start base",
+        "start top",
     ]
 
 
-async def test_disabled_plugins_stay_disabled_after_a_restart(make_kernel, recording_plugin) -> None:
+async def test_disabled_plugins_stay_disabled_after_a_restart(
+    make_kernel, recording_plugin
+) -> None:
     recording_plugin("sleepy")
     async with make_kernel() as k:
         await k.disable("sleepy")
@@ -218,7 +231,9 @@ async def test_entry_point_plugins_are_discovered_by_default(
     make_kernel, install_distribution
 ) -> None:
     install_distribution(
-        "orrery-echo", "2.0.1", "orrery_echo",
+        "orrery-echo",
+        "2.0.1",
+        "orrery_echo",
         """
         from orrery.sdk import Plugin, hookimpl
 

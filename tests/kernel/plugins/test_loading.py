@@ -2,7 +2,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from orrery.kernel.plugins._loading import (
     discover_entry_points,
     discover_folder,
@@ -116,7 +115,9 @@ def test_unload_forgets_the_modules(write_plugin) -> None:
 
 def test_entry_point_plugins_take_version_from_their_distribution(install_distribution) -> None:
     install_distribution(
-        "orrery-hello", "1.4.0", "orrery_hello",
+        "orrery-hello",
+        "1.4.0",
+        "orrery_hello",
         "from orrery.sdk import Plugin\nclass Hello(Plugin):\n    pass\n",
         {"hello": "orrery_hello:Hello"},
     )
@@ -128,9 +129,15 @@ def test_entry_point_plugins_take_version_from_their_distribution(install_distri
 
 def test_broken_entry_points_fail_without_stopping_discovery(install_distribution) -> None:
     install_distribution(
-        "orrery-bad", "0.1.0", "orrery_bad",
+        "orrery-bad",
+        "0.1.0",
+        "orrery_bad",
         "from orrery.sdk import Plugin\nclass Good(Plugin):\n    name = 'good'\nNOT_A_PLUGIN = 3\n",
-        {"good": "orrery_bad:Good", "missing": "orrery_bad:Nope", "wrong": "orrery_bad:NOT_A_PLUGIN"},
+        {
+            "good": "orrery_bad:Good",
+            "missing": "orrery_bad:Nope",
+            "wrong": "orrery_bad:NOT_A_PLUGIN",
+        },
     )
     found = {c.name: c for c in discover_entry_points()}
     assert found["good"].error is None

@@ -1,11 +1,14 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from orrery.kernel.plugins import Declared, resolve
 from packaging.specifiers import SpecifierSet
 
-from orrery.kernel.plugins import Declared, resolve
 
-
-def d(version: str = "1.0", requires: dict[str, str] | None = None, optional: dict[str, str] | None = None) -> Declared:
+def d(
+    version: str = "1.0",
+    requires: dict[str, str] | None = None,
+    optional: dict[str, str] | None = None,
+) -> Declared:
     return Declared(
         version,
         {k: SpecifierSet(v) for k, v in (requires or {}).items()},
@@ -14,7 +17,9 @@ def d(version: str = "1.0", requires: dict[str, str] | None = None, optional: di
 
 
 def test_dependencies_start_first_and_waves_group_independent_plugins() -> None:
-    r = resolve({"app": d(requires={"db": ">=1", "cache": ""}), "db": d(), "cache": d(), "solo": d()})
+    r = resolve(
+        {"app": d(requires={"db": ">=1", "cache": ""}), "db": d(), "cache": d(), "solo": d()}
+    )
     assert r.order.index("db") < r.order.index("app")
     assert r.order.index("cache") < r.order.index("app")
     assert r.waves == [["cache", "db", "solo"], ["app"]]
@@ -36,7 +41,14 @@ def test_version_conflict_names_both_versions() -> None:
 
 
 def test_cycle_is_reported_with_its_chain_and_the_rest_still_resolves() -> None:
-    r = resolve({"a": d(requires={"b": ""}), "b": d(requires={"c": ""}), "c": d(requires={"a": ""}), "x": d()})
+    r = resolve(
+        {
+            "a": d(requires={"b": ""}),
+            "b": d(requires={"c": ""}),
+            "c": d(requires={"a": ""}),
+            "x": d(),
+        }
+    )
     assert r.order == ["x"]
     assert "a → b → c → a" in str(r.failures["a"])
     assert "b → c → a → b" in str(r.failures["b"])
@@ -115,7 +127,9 @@ def test_acyclic_complete_graphs_resolve_entirely(plugins: dict[str, Declared]) 
 
 @settings(max_examples=500)
 @given(graphs(acyclic=False))
-def test_arbitrary_graphs_partition_into_ordered_and_explained_failures(plugins: dict[str, Declared]) -> None:
+def test_arbitrary_graphs_partition_into_ordered_and_explained_failures(
+    plugins: dict[str, Declared],
+) -> None:
     r = resolve(plugins)
     assert set(r.order) | set(r.failures) == set(plugins)
     assert not set(r.order) & set(r.failures)

@@ -1,5 +1,4 @@
 import pytest
-
 from orrery.kernel.errors import PluginValidationError
 from orrery.kernel.plugins import validate_plugin_class
 from orrery.sdk import Plugin, hookimpl
@@ -26,7 +25,10 @@ def bad(**attrs: object) -> type:
     [
         (bad(name="Has Spaces"), "plugin name 'Has Spaces' is invalid"),
         (bad(version="one"), "not a PEP 440 version"),
-        (bad(requires={"metrics": ">>0.1"}), "requires['metrics'] = '>>0.1' is not a PEP 440 specifier"),
+        (
+            bad(requires={"metrics": ">>0.1"}),
+            "requires['metrics'] = '>>0.1' is not a PEP 440 specifier",
+        ),
         (bad(requires=["metrics"]), "requires must be a dict"),
         (bad(optional={"Bad Name": ""}), "not a valid plugin name"),
         (bad(requires={"x": ""}, optional={"x": ""}), "in both requires and optional"),
@@ -37,7 +39,9 @@ def bad(**attrs: object) -> type:
     ],
 )
 def test_invalid_declarations_say_what_to_fix(cls: type, message: str) -> None:
-    with pytest.raises(PluginValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        PluginValidationError, match=message.replace("[", r"\[").replace("]", r"\]")
+    ):
         check(cls)
 
 

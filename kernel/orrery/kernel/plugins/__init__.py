@@ -2,18 +2,21 @@
 
 from ._context import KernelContext
 from ._hooks import HookRelay
-from ._loading import ENTRY_POINT_GROUP, FOLDER_VERSION, PluginCandidate
+from ._loading import ENTRY_POINT_GROUP, FOLDER_VERSION, PluginCandidate, class_candidate
 from ._manager import PluginManager
+from ._pip import run_pip
 from ._resolution import Declared, Resolution, resolve
 from ._routes import Route, RouteTable
 from ._services import ServiceRegistry
 from ._state import PluginInfo, PluginState
 from ._validation import PluginSpec, validate_plugin_class
+from ._watcher import FolderWatcher
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "FOLDER_VERSION",
     "Declared",
+    "FolderWatcher",
     "HookRelay",
     "KernelContext",
     "PluginCandidate",
@@ -25,6 +28,8 @@ __all__ = [
     "Route",
     "RouteTable",
     "ServiceRegistry",
+    "class_candidate",
     "resolve",
+    "run_pip",
     "validate_plugin_class",
 ]

@@ -8,6 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from orrery.sdk import Bus, Journal, Store
 
+from ._journal import PluginJournal
 from ._routes import PluginRoutes
 from ._services import PluginServices
 from ._tasks import TaskOwner
@@ -18,7 +19,15 @@ T = TypeVar("T")
 
 
 class ReleasableBus(Bus, Protocol):
+    """The bus client a Context owns: closable, and holdable for a hot swap."""
+
     def close(self) -> None: ...
+
+    async def hold(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def take_over(self, old: ReleasableBus) -> int: ...
 
 
 class KernelContext:
@@ -44,7 +53,7 @@ class KernelContext:
         self._routes = routes
         self._store = store
         self._journal_factory = journal_factory
-        self._journal: Journal | None = None
+        self._journal: PluginJournal | None = None
         self._tasks = TaskOwner(name, self._log)
 
     @property
@@ -60,7 +69,7 @@ class KernelContext:
         return self._log
 
     @property
-    def bus(self) -> Bus:
+    def bus(self) -> ReleasableBus:
         return self._bus
 
     @property
@@ -74,7 +83,7 @@ class KernelContext:
     @property
     def journal(self) -> Journal:
         if self._journal is None:
-            self._journal = self._journal_factory()
+            self._journal = PluginJournal(self._journal_factory())
         return self._journal
 
     @property
@@ -88,9 +97,16 @@ class KernelContext:
     def task_count(self) -> int:
         return len(self._tasks)
 
+    def activate(self) -> None:
+        """Make services and routes of a staged (hot-swapped-in) instance visible."""
+        self._services.activate()
+        self._routes.activate()
+
     async def release(self, timeout: float) -> None:
         """Cancel spawned tasks, drop subscriptions, withdraw services and routes."""
         await self._tasks.cancel_all(timeout)
         self._bus.close()
+        if self._journal is not None:
+            self._journal.release()
         self._services.release()
         self._routes.release()

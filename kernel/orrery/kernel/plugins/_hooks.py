@@ -8,15 +8,21 @@ import types
 from typing import Any
 
 import pluggy
-
+from orrery.kernel.errors import HookTimeout, PluginError
 from orrery.sdk import hookspecs
 from orrery.sdk._markers import PROJECT_NAME
 
-from ..errors import HookTimeout, PluginError
+__all__ = [
+    "NOT_IMPLEMENTED",
+    "HookRelay",
+    "await_hook_result",
+    "call_plugin_hook",
+    "new_pluggy_manager",
+]
 
-__all__ = ["NOT_IMPLEMENTED", "HookRelay", "await_hook_result", "call_plugin_hook", "new_pluggy_manager"]
-
-NOT_IMPLEMENTED: Any = type("NotImplementedHook", (), {"__repr__": lambda self: "NOT_IMPLEMENTED"})()
+NOT_IMPLEMENTED: Any = type(
+    "NotImplementedHook", (), {"__repr__": lambda self: "NOT_IMPLEMENTED"}
+)()
 # Result types already seen not to be awaitable. Broadcasting is hot (metrics, health,
 # authorization), and inspect.isawaitable on every result costs more than pluggy itself.
 # Generators are never cached: only some of them (legacy coroutines) are awaitable.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import traceback
 from dataclasses import dataclass
@@ -9,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import importlib_metadata
-
+from orrery.kernel.errors import PluginError
 from orrery.sdk import Plugin
 
-from ..errors import PluginError
 from ._fresh_import import forget_modules, import_fresh
 from ._validation import PluginSpec, validate_plugin_class
 
@@ -20,9 +20,14 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "FOLDER_VERSION",
     "PluginCandidate",
+    "class_candidate",
     "discover_entry_points",
     "discover_folder",
+    "distribution_version",
+    "entry_points",
     "folder_entries",
+    "forget_entry_point_modules",
+    "load_entry_point",
     "load_folder_plugin",
 ]
 
@@ -44,6 +49,7 @@ class PluginCandidate:
     module_name: str | None = None
     entry_point: str | None = None  # "module:attr" for entry-point plugins
     distribution: str | None = None
+    distribution_version: str | None = None
 
     @property
     def version(self) -> str:
@@ -65,32 +71,51 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def entry_points() -> list[importlib_metadata.EntryPoint]:
+    """The ``orrery.plugins`` entry points installed now (nothing imported)."""
+    importlib.invalidate_caches()
+    return list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def distribution_version(ep: importlib_metadata.EntryPoint) -> str:
+    return ep.dist.version if ep.dist is not None else "0.0.0"
+
+
+def load_entry_point(ep: importlib_metadata.EntryPoint) -> PluginCandidate:
+    """Import one entry point and validate the Plugin class it names."""
+    dist = ep.dist
+    dist_name = dist.name if dist is not None else "unknown distribution"
+    dist_version = distribution_version(ep)
+    candidate = PluginCandidate(
+        name=ep.name,
+        source=f"{dist_name} {dist_version} (entry point {ep.name} = {ep.value})",
+        kind="entrypoint",
+        entry_point=ep.value,
+        distribution=dist_name,
+        distribution_version=dist_version,
+    )
+    try:
+        obj: Any = ep.load()
+        candidate.spec = validate_plugin_class(
+            obj, default_name=ep.name, default_version=dist_version, where=f"entry point {ep.name}"
+        )
+        candidate.name = candidate.spec.name
+    except Exception as e:
+        candidate.error = f"cannot load entry point {ep.name} = {ep.value!r}: {_describe(e)}"
+        log.debug("entry point %s failed:\n%s", ep.name, traceback.format_exc())
+    return candidate
+
+
 def discover_entry_points() -> list[PluginCandidate]:
     """Load every entry point of the ``orrery.plugins`` group."""
-    out: list[PluginCandidate] = []
-    for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist
-        dist_name = dist.name if dist is not None else "unknown distribution"
-        dist_version = dist.version if dist is not None else "0.0.0"
-        source = f"{dist_name} {dist_version} (entry point {ep.name} = {ep.value})"
-        candidate = PluginCandidate(
-            name=ep.name,
-            source=source,
-            kind="entrypoint",
-            entry_point=ep.value,
-            distribution=dist_name,
-        )
-        try:
-            obj: Any = ep.load()
-            candidate.spec = validate_plugin_class(
-                obj, default_name=ep.name, default_version=dist_version, where=f"entry point {ep.name}"
-            )
-            candidate.name = candidate.spec.name
-        except Exception as e:
-            candidate.error = f"cannot load entry point {ep.name} = {ep.value!r}: {_describe(e)}"
-            log.debug("entry point %s failed:\n%s", ep.name, traceback.format_exc())
-        out.append(candidate)
-    return out
+    return [load_entry_point(ep) for ep in entry_points()]
+
+
+def forget_entry_point_modules(entry_point: str) -> list[str]:
+    """Drop the top-level package an entry point lives in from ``sys.modules``, so the
+    next load imports the code now installed (after a pip upgrade)."""
+    top = entry_point.partition(":")[0].partition(".")[0].strip()
+    return forget_modules(top) if top else []
 
 
 def folder_entries(folder: Path) -> list[Path]:
@@ -148,6 +173,24 @@ def load_folder_plugin(path: Path) -> PluginCandidate:
     except PluginError as e:
         candidate.error = str(e)
         candidate.unload()
+    return candidate
+
+
+def class_candidate(cls: Any) -> PluginCandidate:
+    """A plugin handed over as a class (embedding, tests) rather than discovered."""
+    where = f"{getattr(cls, '__module__', '?')}:{getattr(cls, '__qualname__', cls)!s}"
+    default = "".join(
+        f"-{c.lower()}" if c.isupper() and i else c.lower()
+        for i, c in enumerate(getattr(cls, "__name__", "plugin"))
+    )
+    candidate = PluginCandidate(name=default, source=f"class {where}", kind="class")
+    try:
+        candidate.spec = validate_plugin_class(
+            cls, default_name=default, default_version="0.0.0", where=f"class {where}"
+        )
+        candidate.name = candidate.spec.name
+    except PluginError as e:
+        candidate.error = str(e)
     return candidate
 
 

@@ -6,10 +6,9 @@ import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from orrery.kernel.errors import DependencyError
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
-
-from ..errors import DependencyError
 
 __all__ = ["Declared", "Resolution", "resolve"]
 
@@ -118,9 +117,7 @@ def _cycle_path(start: str, members: set[str], graph: Mapping[str, list[str]]) -
     return [start, start]
 
 
-def resolve(
-    plugins: Mapping[str, Declared], broken: Mapping[str, str] | None = None
-) -> Resolution:
+def resolve(plugins: Mapping[str, Declared], broken: Mapping[str, str] | None = None) -> Resolution:
     """Check every plugin's ``requires`` and order the plugins that can start.
 
     ``broken`` names plugins that exist but cannot start (bad config, failed import),
@@ -227,7 +224,9 @@ def _reaches(source: str, target: str, deps: Mapping[str, set[str]]) -> bool:
     return False
 
 
-def _topological(nodes: list[str], deps: Mapping[str, set[str]]) -> tuple[list[str], list[list[str]]]:
+def _topological(
+    nodes: list[str], deps: Mapping[str, set[str]]
+) -> tuple[list[str], list[list[str]]]:
     dependents: dict[str, list[str]] = {n: [] for n in nodes}
     remaining = {n: len(deps[n]) for n in nodes}
     for n in nodes:

@@ -7,14 +7,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from orrery.kernel.errors import PluginError
 from orrery.sdk import HttpRequest
-
-from ..errors import PluginError
 
 __all__ = ["METHODS", "PluginRoutes", "Route", "RouteTable"]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
-_PATH = re.compile(r"/(?:[A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\})?(?:/(?:[A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\}))*")
+_PATH = re.compile(
+    r"/(?:[A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\})?(?:/(?:[A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\}))*"
+)
 
 RouteHandler = Callable[[HttpRequest], Awaitable[Any] | Any]
 
@@ -39,7 +40,8 @@ class RouteTable:
         #: Bumped on every change so a web server knows to remount.
         self.generation = 0
 
-    def add(self, plugin: str, method: str, path: str, handler: RouteHandler) -> Route:
+    def make(self, plugin: str, method: str, path: str, handler: RouteHandler) -> Route:
+        """Validate a route declaration; raises `PluginError` saying what to fix."""
         verb = method.upper() if isinstance(method, str) else method
         if verb not in METHODS:
             raise PluginError(
@@ -55,39 +57,56 @@ class RouteTable:
             )
         if not callable(handler):
             raise PluginError(f"plugin {plugin!r}: route handler must be callable", plugin=plugin)
-        key = (plugin, verb, path)
-        if key in self._routes:
-            raise PluginError(
-                f"plugin {plugin!r} already has a route {verb} {path}", plugin=plugin
-            )
-        route = Route(plugin, verb, path, handler)
-        self._routes[key] = route
-        self.generation += 1
-        return route
+        return Route(plugin, verb, path, handler)
 
-    def remove_all(self, plugin: str) -> int:
-        gone = [k for k in self._routes if k[0] == plugin]
-        for k in gone:
-            del self._routes[k]
-        if gone:
-            self.generation += 1
-        return len(gone)
+    def install(self, route: Route) -> None:
+        """Serve ``route``, replacing the plugin's previous route for the same method and
+        path (the old version's, during a hot swap)."""
+        self._routes[(route.plugin, route.method, route.path)] = route
+        self.generation += 1
+
+    def remove(self, route: Route) -> bool:
+        """Stop serving ``route`` unless a newer route took its place."""
+        key = (route.plugin, route.method, route.path)
+        if self._routes.get(key) is not route:
+            return False
+        del self._routes[key]
+        self.generation += 1
+        return True
 
     def routes(self, plugin: str | None = None) -> list[Route]:
         return [r for k, r in sorted(self._routes.items()) if plugin is None or k[0] == plugin]
 
 
 class PluginRoutes:
-    """``ctx.http`` of one plugin."""
+    """``ctx.http`` of one plugin instance; staged like `PluginServices` during a swap."""
 
-    __slots__ = ("_owner", "_table")
+    __slots__ = ("_owner", "_routes", "_staged", "_table")
 
-    def __init__(self, table: RouteTable, owner: str) -> None:
+    def __init__(self, table: RouteTable, owner: str, *, staged: bool = False) -> None:
         self._table = table
         self._owner = owner
+        self._staged = staged
+        self._routes: dict[tuple[str, str], Route] = {}
 
     def route(self, method: str, path: str, handler: RouteHandler) -> None:
-        self._table.add(self._owner, method, path, handler)
+        route = self._table.make(self._owner, method, path, handler)
+        key = (route.method, route.path)
+        if key in self._routes:
+            raise PluginError(
+                f"plugin {self._owner!r} already has a route {route.method} {route.path}",
+                plugin=self._owner,
+            )
+        self._routes[key] = route
+        if not self._staged:
+            self._table.install(route)
+
+    def activate(self) -> None:
+        for route in self._routes.values():
+            self._table.install(route)
+        self._staged = False
 
     def release(self) -> int:
-        return self._table.remove_all(self._owner)
+        gone = sum(self._table.remove(route) for route in self._routes.values())
+        self._routes.clear()
+        return gone

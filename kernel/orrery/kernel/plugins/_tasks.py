@@ -40,9 +40,7 @@ class TaskOwner:
         if exc is not None:
             # A crashed background task must not pass silently: it usually means the
             # plugin stopped doing part of its job.
-            self._log.error(
-                "background task %s crashed: %s", task.get_name(), exc, exc_info=exc
-            )
+            self._log.error("background task %s crashed: %s", task.get_name(), exc, exc_info=exc)
 
     def __len__(self) -> int:
         return len(self._tasks)
@@ -56,4 +54,6 @@ class TaskOwner:
         if tasks:
             done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
-                self._log.warning("task %s ignored cancellation for %.1fs", task.get_name(), timeout)
+                self._log.warning(
+                    "task %s ignored cancellation for %.1fs", task.get_name(), timeout
+                )

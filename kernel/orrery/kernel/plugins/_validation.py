@@ -9,14 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orrery.kernel.errors import PluginValidationError
+from orrery.sdk import Plugin, hookspecs
+from orrery.sdk._markers import PROJECT_NAME
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel
-
-from orrery.sdk import Plugin, hookspecs
-from orrery.sdk._markers import PROJECT_NAME
-
-from ..errors import PluginValidationError
 
 __all__ = ["NAME_PATTERN", "PluginSpec", "validate_plugin_class"]
 

@@ -1,0 +1,148 @@
+"""Routing: which targets a topic goes to, with queue groups and a per-topic cache.
+
+The trie holds one target per fan-out subscription and one `Group` per (pattern, group)
+pair. A publish looks the topic up in a bounded dict first; only a miss walks the trie.
+Adding or removing a target drops the cached entries it could affect: the one entry of a
+literal pattern, or the whole cache for a wildcard pattern.
+"""
+
+from __future__ import annotations
+
+from orrery.sdk import Event, validate_topic
+
+from ._subscription import MemorySubscription
+from ._target import Target
+from ._trie import SubjectTrie
+
+__all__ = ["Group", "RouteTable"]
+
+
+def _no_handler(event: Event) -> None:  # pragma: no cover - never called: _direct is False
+    raise AssertionError("a group is never called inline")
+
+
+class Group(Target):
+    """Competing consumers: the members of one (pattern, group) pair share its events.
+
+    Each event goes to exactly one member, round robin; a member whose queue is full is
+    skipped while another has room, so one slow member does not hold the group back.
+    """
+
+    __slots__ = ("members", "name", "pattern", "_next")
+
+    def __init__(self, pattern: str, name: str, seq: int) -> None:
+        super().__init__(_no_handler, seq)
+        self.pattern = pattern
+        self.name = name
+        self.members: list[MemorySubscription] = []
+        self._next = 0
+
+    def _offer(self, event: Event) -> MemorySubscription | None:
+        members = self.members
+        count = len(members)
+        if not count:
+            return None  # emptied by a handler while this event was being routed
+        start = self._next % count
+        for step in range(count):
+            index = (start + step) % count
+            member = members[index]
+            if member.has_room():
+                self._next = index + 1
+                return member._offer(event)
+        self._next = start + 1
+        return members[start]._offer(event)
+
+    def __repr__(self) -> str:
+        return f"<Group {self.name!r} on {self.pattern!r}: {len(self.members)} member(s)>"
+
+
+class RouteTable:
+    """Subscriptions indexed by pattern, plus the cache of resolved topics.
+
+    ``cache`` maps a topic to the tuple of targets it goes to, in subscription order. The
+    dict object is never replaced, so clients may keep a reference to it for the hot path.
+    """
+
+    __slots__ = ("_cache_size", "_groups", "_seq", "_trie", "cache")
+
+    def __init__(self, cache_size: int = 4096) -> None:
+        self._trie: SubjectTrie[Target] = SubjectTrie()
+        self._groups: dict[tuple[str, str], Group] = {}
+        self._seq = 0
+        self._cache_size = cache_size
+        self.cache: dict[str, tuple[Target, ...]] = {}
+
+    def __len__(self) -> int:
+        """The number of targets (fan-out subscriptions and groups)."""
+        return len(self._trie)
+
+    def next_seq(self) -> int:
+        """A number that orders targets by when they were created."""
+        self._seq += 1
+        return self._seq
+
+    def add(self, sub: MemorySubscription) -> None:
+        """Route matching topics to ``sub`` (or to its group)."""
+        pattern = sub.pattern
+        if sub.group is None:
+            self._trie.add(pattern, sub)
+        else:
+            key = (pattern, sub.group)
+            group = self._groups.get(key)
+            if group is not None:
+                group.members.append(sub)
+                return  # the routes still go to the same group object
+            group = self._groups[key] = Group(pattern, sub.group, self.next_seq())
+            group.members.append(sub)
+            self._trie.add(pattern, group)
+        self._invalidate(pattern)
+
+    def remove(self, sub: MemorySubscription) -> bool:
+        """Stop routing to ``sub``; returns whether it was routed."""
+        pattern = sub.pattern
+        if sub.group is None:
+            if not self._trie.remove(pattern, sub):
+                return False
+        else:
+            key = (pattern, sub.group)
+            group = self._groups.get(key)
+            if group is None or sub not in group.members:
+                return False
+            group.members.remove(sub)
+            if group.members:
+                return True
+            del self._groups[key]
+            self._trie.remove(pattern, group)
+        self._invalidate(pattern)
+        return True
+
+    def resolve(self, topic: str) -> tuple[Target, ...]:
+        """The targets of ``topic``, validating it; fills the cache."""
+        cached = self.cache.get(topic)
+        if cached is not None:
+            return cached
+        validate_topic(topic)
+        targets = self._trie.match(topic)
+        if len(targets) > 1:
+            targets.sort(key=_seq_of)
+        resolved = tuple(targets)
+        cache = self.cache
+        if len(cache) >= self._cache_size:
+            # Clearing beats LRU bookkeeping on the hot path; hot topics refill at once.
+            cache.clear()
+        cache[topic] = resolved
+        return resolved
+
+    def match_uncached(self, topic: str) -> list[Target]:
+        """The targets of a valid ``topic`` from the trie alone (for tests and benches)."""
+        return self._trie.match(topic)
+
+    def _invalidate(self, pattern: str) -> None:
+        if "*" in pattern or ">" in pattern:
+            self.cache.clear()
+        else:
+            self.cache.pop(pattern, None)
+
+
+def _seq_of(target: Target) -> int:
+    return target._seq

@@ -1,0 +1,224 @@
+"""Starting and stopping one plugin instance: the mechanics under the manager."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from typing import Any
+
+import pluggy
+from orrery.kernel._config import OrreryConfig
+from orrery.kernel.errors import PluginError
+from orrery.sdk import Bus, Plugin
+
+from ._context import KernelContext
+from ._hooks import NOT_IMPLEMENTED, call_plugin_hook
+from ._routes import PluginRoutes, RouteTable
+from ._runtime import BusProvider, PluginRuntime, StorageProvider
+from ._services import PluginServices, ServiceRegistry
+from ._state import PluginState
+
+__all__ = ["Lifecycle"]
+
+log = logging.getLogger("orrery.kernel.plugins")
+S = PluginState
+
+
+class Lifecycle:
+    """Creates, starts, stops and discards plugin instances and their Contexts, and
+    announces every state change on the bus as ``orrery.plugin.<state>``."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        config: OrreryConfig,
+        pm: pluggy.PluginManager,
+        services: ServiceRegistry,
+        routes: RouteTable,
+        bus: BusProvider | None,
+        storage: StorageProvider | None,
+    ) -> None:
+        self.node_id = node_id
+        self.config = config
+        self.pm = pm
+        self.services = services
+        self.routes = routes
+        self._bus = bus
+        self._storage = storage
+        self._events: Bus | None = bus.client(f"orrery://{node_id}/kernel") if bus else None
+        # Each instance registers with pluggy under its own name, so a new version can
+        # start beside the old one during a hot swap.
+        self._serial = itertools.count(1)
+
+    def start_timeout(self, rt: PluginRuntime) -> float:
+        return (rt.settings and rt.settings.start_timeout) or self.config.kernel.start_timeout
+
+    def stop_timeout(self, rt: PluginRuntime) -> float:
+        return (rt.settings and rt.settings.stop_timeout) or self.config.kernel.stop_timeout
+
+    async def set_state(self, rt: PluginRuntime, state: PluginState, error: str | None) -> None:
+        rt.info.state = state
+        rt.info.error = error
+        await self.announce(rt, str(state), error)
+
+    async def announce(self, rt: PluginRuntime, what: str, error: str | None) -> None:
+        """Publish ``orrery.plugin.<what>`` (a state, ``reloaded`` or ``reload_failed``)."""
+        if self._events is not None:
+            await self._events.publish(
+                f"orrery.plugin.{what}",
+                {
+                    "name": rt.info.name,
+                    "version": rt.info.version,
+                    "state": str(rt.info.state),
+                    "error": error,
+                    "source": rt.info.source,
+                },
+                key=rt.info.name,
+            )
+
+    def new_context(self, rt: PluginRuntime, *, staged: bool = False) -> KernelContext:
+        name = rt.info.name
+        if self._bus is None or self._storage is None:
+            raise PluginError(f"plugin {name!r}: the kernel is not running", plugin=name)
+        storage = self._storage
+        return KernelContext(
+            name=name,
+            config=rt.config,
+            bus=self._bus.client(f"orrery://{self.node_id}/{name}", staged=staged),
+            services=PluginServices(self.services, name, staged=staged),
+            routes=PluginRoutes(self.routes, name, staged=staged),
+            store=storage.store(name),
+            journal_factory=lambda: storage.journal(name),
+        )
+
+    async def launch(
+        self, rt: PluginRuntime, *, restore: dict[str, Any] | None = None, staged: bool = False
+    ) -> tuple[Plugin, KernelContext]:
+        """Instantiate, register, restore and start the runtime's current candidate.
+
+        Raises `PluginError` (or `HookTimeout`) and leaves nothing behind on failure.
+        """
+        spec = rt.candidate.spec
+        assert spec is not None
+        name = rt.info.name
+        timeout = self.start_timeout(rt)
+        instance: Plugin | None = None
+        ctx: KernelContext | None = None
+        try:
+            instance = spec.plugin_class()
+            ctx = self.new_context(rt, staged=staged)
+            self.pm.register(instance, name=f"{name}:{next(self._serial)}")
+            if restore is not None:
+                await call_plugin_hook(
+                    self.pm,
+                    instance,
+                    "orrery_restore",
+                    plugin=name,
+                    timeout=timeout,
+                    ctx=ctx,
+                    state=restore,
+                )
+            await call_plugin_hook(
+                self.pm, instance, "orrery_start", plugin=name, timeout=timeout, ctx=ctx
+            )
+        except Exception as e:
+            await self.discard(instance, ctx)
+            if isinstance(e, PluginError):
+                raise
+            raise PluginError(
+                f"plugin {name!r} could not start: {type(e).__name__}: {e}", plugin=name
+            ) from e
+        except asyncio.CancelledError:
+            await self.discard(instance, ctx)
+            raise
+        return instance, ctx
+
+    async def start(self, rt: PluginRuntime, *, restore: dict[str, Any] | None = None) -> bool:
+        """Start ``rt`` and make it ACTIVE; on failure it is FAILED with the reason."""
+        began = time.perf_counter()
+        await self.set_state(rt, S.STARTING, None)
+        try:
+            rt.instance, rt.ctx = await self.launch(rt, restore=restore)
+        except PluginError as e:
+            log.error("plugin %s failed to start: %s", rt.name, e, exc_info=e.__cause__ or e)
+            await self.set_state(rt, S.FAILED, str(e))
+            return False
+        except asyncio.CancelledError:
+            await self.set_state(rt, S.STOPPED, "start was cancelled")
+            raise
+        await self.set_state(rt, S.ACTIVE, None)
+        log.info(
+            "started %s %s from %s in %.1f ms",
+            rt.name,
+            rt.info.version,
+            rt.info.source,
+            (time.perf_counter() - began) * 1000,
+        )
+        return True
+
+    async def retire(self, rt: PluginRuntime, instance: Plugin, ctx: KernelContext) -> str | None:
+        """Call ``orrery_stop`` and release everything; returns the stop error, if any."""
+        error: str | None = None
+        try:
+            await call_plugin_hook(
+                self.pm,
+                instance,
+                "orrery_stop",
+                plugin=rt.name,
+                timeout=self.stop_timeout(rt),
+                ctx=ctx,
+            )
+        except PluginError as e:
+            # Stopping goes on regardless: the kernel still releases what the plugin holds.
+            error = str(e)
+            log.warning("plugin %s did not stop cleanly: %s", rt.name, e)
+        finally:
+            await self.discard(instance, ctx)
+        return error
+
+    async def stop(self, rt: PluginRuntime, *, final_state: PluginState = S.STOPPED) -> None:
+        """Stop an ACTIVE runtime and release what it holds."""
+        assert rt.instance is not None and rt.ctx is not None
+        await self.set_state(rt, S.STOPPING, None)
+        instance, ctx = rt.instance, rt.ctx
+        rt.instance = rt.ctx = None
+        error = await self.retire(rt, instance, ctx)
+        await self.set_state(rt, final_state, error)
+        log.info("stopped %s", rt.name)
+
+    async def discard(self, instance: Plugin | None, ctx: KernelContext | None) -> None:
+        if instance is not None and self.pm.is_registered(instance):
+            self.pm.unregister(instance)
+        if ctx is not None:
+            await ctx.release(self.config.kernel.stop_timeout)
+
+    async def snapshot(self, rt: PluginRuntime) -> dict[str, Any] | None:
+        """The active instance's ``orrery_snapshot`` (None when it has none)."""
+        assert rt.instance is not None
+        state = await call_plugin_hook(
+            self.pm,
+            rt.instance,
+            "orrery_snapshot",
+            plugin=rt.name,
+            timeout=self.config.kernel.hook_timeout,
+            ctx=rt.ctx,
+        )
+        return None if state is NOT_IMPLEMENTED else dict(state)
+
+    async def health(self, rt: PluginRuntime) -> dict[str, Any]:
+        assert rt.instance is not None
+        try:
+            answer = await call_plugin_hook(
+                self.pm,
+                rt.instance,
+                "orrery_health",
+                plugin=rt.name,
+                timeout=self.config.kernel.hook_timeout,
+                ctx=rt.ctx,
+            )
+        except PluginError as e:
+            return {"ok": False, "error": str(e)}
+        return {"ok": True} if answer is NOT_IMPLEMENTED else dict(answer)

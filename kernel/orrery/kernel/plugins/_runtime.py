@@ -1,0 +1,44 @@
+"""The manager's record of one plugin, and what it needs from the bus and storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from orrery.kernel._config import PluginSettings
+from orrery.sdk import Journal, Plugin, Store
+
+from ._context import KernelContext, ReleasableBus
+from ._loading import PluginCandidate
+from ._state import PluginInfo
+
+__all__ = ["BusProvider", "PluginRuntime", "StorageProvider"]
+
+
+class BusProvider(Protocol):
+    def client(self, source: str, *, staged: bool = False) -> ReleasableBus: ...
+
+
+class StorageProvider(Protocol):
+    def store(self, namespace: str) -> Store: ...
+
+    def journal(self, namespace: str | None = None) -> Journal: ...
+
+
+@dataclass(eq=False)
+class PluginRuntime:
+    """One plugin as the manager tracks it: where it came from, its configuration and,
+    when active, its instance and Context."""
+
+    info: PluginInfo
+    candidate: PluginCandidate
+    settings: PluginSettings | None = None
+    config: Any = None
+    instance: Plugin | None = None
+    ctx: KernelContext | None = None
+    #: The FAILED state came from resolution (recomputed), not from the plugin's own start.
+    resolution_failed: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.info.name
