@@ -1,0 +1,122 @@
+"""Orrery metrics plugin: metrics service, percentiles, time series, alerts, forecasts.
+
+Other plugins get the registry with ``ctx.services.get(METRICS)``.
+"""
+
+from ._alerts import FIRING_TOPIC, RESOLVED_TOPIC, AlertManager, AlertNotice
+from ._anomaly import Detection, Detector, EWMADetector, MADDetector, ZScoreDetector, make_detector
+from ._children import (
+    FOLD_AT,
+    CounterChild,
+    GaugeChild,
+    HistogramChild,
+    SummaryChild,
+    Timer,
+)
+from ._clock import Clock, ManualClock
+from ._config import MetricsConfig, TierConfig
+from ._dashboards import Dashboard, DashboardBook, Widget, render_dashboard
+from ._engine import MetricsEngine
+from ._export import (
+    PROMETHEUS_CONTENT_TYPE,
+    Exposition,
+    MetricsCollector,
+    export_csv,
+    export_json,
+    export_series_csv,
+    prometheus_exposition,
+    prometheus_text,
+)
+from ._family import DEFAULT_BUCKETS, Counter, Gauge, Histogram, Metric, Summary
+from ._forecast import HoltForecaster
+from ._instrument import KERNEL_PATTERN, KernelInstruments
+from ._plugin import METRICS, METRICS_ENGINE, METRICS_EXPOSITION, MetricsPlugin
+from ._registry import MetricsRegistry
+from ._rules import AlertRule, AnomalySpec
+from ._selector import Matcher, Selector
+from ._sketch import RELATIVE_ACCURACY, QuantileSketch
+from ._stats import PERCENTILES, Stats
+from ._terminal import live_dashboard, render_rich, sparkline
+from ._timeseries import DEFAULT_TIERS, Point, SeriesKey, SeriesStore, Tier
+from .errors import (
+    CardinalityError,
+    DuplicateMetric,
+    InvalidLabels,
+    InvalidMetricName,
+    InvalidSelector,
+    MetricsError,
+    UnknownDashboard,
+)
+
+__all__ = [
+    "Dashboard",
+    "DashboardBook",
+    "UnknownDashboard",
+    "Widget",
+    "live_dashboard",
+    "render_dashboard",
+    "render_rich",
+    "sparkline",
+    "DEFAULT_BUCKETS",
+    "DEFAULT_TIERS",
+    "FIRING_TOPIC",
+    "FOLD_AT",
+    "KERNEL_PATTERN",
+    "METRICS",
+    "METRICS_ENGINE",
+    "METRICS_EXPOSITION",
+    "PERCENTILES",
+    "PROMETHEUS_CONTENT_TYPE",
+    "RELATIVE_ACCURACY",
+    "RESOLVED_TOPIC",
+    "AlertManager",
+    "AlertNotice",
+    "AlertRule",
+    "AnomalySpec",
+    "CardinalityError",
+    "Clock",
+    "Counter",
+    "CounterChild",
+    "DuplicateMetric",
+    "Detection",
+    "Detector",
+    "EWMADetector",
+    "Exposition",
+    "Gauge",
+    "GaugeChild",
+    "Histogram",
+    "HistogramChild",
+    "HoltForecaster",
+    "InvalidLabels",
+    "InvalidMetricName",
+    "InvalidSelector",
+    "KernelInstruments",
+    "ManualClock",
+    "MADDetector",
+    "Matcher",
+    "Metric",
+    "MetricsCollector",
+    "MetricsConfig",
+    "MetricsEngine",
+    "MetricsError",
+    "MetricsPlugin",
+    "MetricsRegistry",
+    "Point",
+    "QuantileSketch",
+    "Selector",
+    "SeriesKey",
+    "SeriesStore",
+    "Stats",
+    "Summary",
+    "SummaryChild",
+    "Tier",
+    "TierConfig",
+    "Timer",
+    "ZScoreDetector",
+    "export_csv",
+    "export_json",
+    "export_series_csv",
+    "make_detector",
+    "prometheus_exposition",
+    "prometheus_text",
+]

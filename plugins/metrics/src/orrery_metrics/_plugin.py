@@ -1,0 +1,131 @@
+"""MetricsPlugin: wires the engine to the kernel through the Context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+from orrery.sdk import Context, Plugin, ServiceKey, hookimpl
+
+from ._alerts import AlertNotice
+from ._clock import Clock
+from ._config import MetricsConfig
+from ._dashboards import DashboardBook
+from ._engine import MetricsEngine
+from ._export import Exposition, prometheus_exposition
+from ._http import MetricsRoutes
+from ._instrument import KERNEL_PATTERN, KernelInstruments
+from ._registry import MetricsRegistry
+
+__all__ = ["METRICS", "METRICS_ENGINE", "METRICS_EXPOSITION", "MetricsPlugin"]
+
+#: The registry other plugins declare and update metrics in.
+METRICS: ServiceKey[MetricsRegistry] = ServiceKey("metrics", MetricsRegistry)
+#: The whole engine (time series, alert manager), for plugins such as dashboards.
+METRICS_ENGINE: ServiceKey[MetricsEngine] = ServiceKey("metrics.engine", MetricsEngine)
+#: ``() -> (content_type, body)``: one Prometheus scrape, for the daemon's ``GET /metrics``
+#: (the daemon needs no import of this package to serve it).
+METRICS_EXPOSITION: ServiceKey[Exposition] = ServiceKey("metrics.exposition")
+
+
+class MetricsPlugin(Plugin):
+    """Metrics service, time series, alerts, anomaly detection and forecasts."""
+
+    name = "metrics"
+    permissions = ("bus.publish:alert.>", "bus.subscribe:orrery.>")
+    Config = MetricsConfig
+
+    def __init__(self, clock: Clock = time.time) -> None:
+        self._clock = clock
+        self.engine: MetricsEngine | None = None
+        self._restored: dict[str, Any] | None = None
+        self._stop: asyncio.Event | None = None
+        self._loop: Awaitable[None] | None = None
+
+    @staticmethod
+    def _config(ctx: Context) -> MetricsConfig:
+        config = ctx.config
+        if isinstance(config, MetricsConfig):
+            return config
+        return MetricsConfig.model_validate(config or {})
+
+    @hookimpl
+    async def orrery_restore(self, ctx: Context, state: dict[str, Any]) -> None:
+        """Take the previous version's state (kept until start builds the engine)."""
+        if self.engine is None:
+            self._restored = state
+        else:
+            self._restore(ctx, self.engine, state)
+
+    @staticmethod
+    def _restore(ctx: Context, engine: MetricsEngine, state: dict[str, Any]) -> None:
+        skipped = engine.restore(state)
+        if skipped:
+            ctx.log.warning("metrics not restored after reload: %s", ", ".join(skipped))
+
+    @hookimpl
+    async def orrery_start(self, ctx: Context) -> None:
+        """Build the engine, provide the service, mount routes, start the loop."""
+        engine = self.engine = MetricsEngine(self._config(ctx), self._clock)
+        if self._restored is not None:
+            self._restore(ctx, engine, self._restored)
+            self._restored = None
+        ctx.services.provide(METRICS, engine.registry)
+        ctx.services.provide(METRICS_ENGINE, engine)
+        ctx.services.provide(METRICS_EXPOSITION, prometheus_exposition(engine.registry))
+        dashboards = DashboardBook(ctx.store, engine.config.dashboards)
+        unreadable = await dashboards.load()
+        if unreadable:
+            ctx.log.warning("saved dashboards not valid, ignored: %s", ", ".join(unreadable))
+        MetricsRoutes(engine, dashboards).mount(ctx.http)
+        if engine.config.instrument_kernel:
+            ctx.bus.subscribe(KERNEL_PATTERN, KernelInstruments(engine.registry).handle)
+        self._stop = asyncio.Event()
+        self._loop = ctx.spawn(self._evaluate_forever(ctx, self._stop), name="metrics-evaluation")
+
+    @hookimpl
+    async def orrery_stop(self, ctx: Context) -> None:
+        """Stop the evaluation loop; the kernel releases subscriptions and routes."""
+        if self._stop is not None:
+            self._stop.set()
+        if self._loop is not None:
+            # The loop exits at its next wait; if the kernel already cancelled it, fine.
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        self._stop = self._loop = None
+
+    @hookimpl
+    async def orrery_snapshot(self, ctx: Context) -> dict[str, Any]:
+        """Metric values, time series and alert states for the next version."""
+        return self.engine.snapshot() if self.engine is not None else {}
+
+    @hookimpl
+    async def orrery_health(self, ctx: Context) -> dict[str, Any]:
+        """Counts of metrics, series and alerts, and when the loop last ran."""
+        if self.engine is None:
+            return {"ok": False, "reason": "not started"}
+        return self.engine.health()
+
+    async def evaluate_once(
+        self, ctx: Context, now: float | None = None, *, force: bool = True
+    ) -> list[AlertNotice]:
+        """Scrape and evaluate now (or only what is due), then publish alert notices."""
+        assert self.engine is not None, "the plugin is not started"
+        notices = self.engine.tick(now, force=force)
+        for notice in notices:
+            await ctx.bus.publish(notice.topic, notice.data, key=notice.fingerprint)
+        return notices
+
+    async def _evaluate_forever(self, ctx: Context, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.evaluate_once(ctx, force=False)
+            except Exception:  # one bad tick must not end alerting for good
+                ctx.log.exception("metrics evaluation failed; retrying next interval")
+            assert self.engine is not None
+            delay = max(0.0, self.engine.next_due() - self._clock())
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay or 0.001)

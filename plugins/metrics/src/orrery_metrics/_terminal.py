@@ -1,0 +1,112 @@
+"""Dashboards in the terminal with rich, from the JSON `render_dashboard` produces.
+
+Working from the JSON (not the engine) lets a CLI fetch a dashboard from the daemon's
+HTTP API and draw it, e.g. for ``orrery metrics dash NAME``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from rich.columns import Columns
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+__all__ = ["live_dashboard", "render_rich", "sparkline"]
+
+_BARS = "▁▂▃▄▅▆▇█"
+_TABLE_STATS = ("value", "count", "avg", "min", "max", "p50", "p90", "p99")
+
+
+def sparkline(values: Sequence[float], width: int = 40) -> str:
+    """The last ``width`` values as block characters scaled to their range."""
+    recent = [v for v in values if math.isfinite(v)][-width:]
+    if not recent:
+        return ""
+    lo, hi = min(recent), max(recent)
+    span = hi - lo or 1.0
+    return "".join(_BARS[min(7, int((v - lo) / span * 8))] for v in recent)
+
+
+def _number(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.4g}{(' ' + unit) if unit else ''}"
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in labels.items()) or "-"
+
+
+def _colour(value: float | None, thresholds: Sequence[float]) -> str:
+    if value is None or not thresholds:
+        return "cyan"
+    passed = sum(value >= t for t in thresholds)
+    colours: tuple[str, ...] = ("green", "yellow", "red")
+    return colours[min(passed, 2)]
+
+
+def _gauge_bar(value: float | None, lo: float, hi: float | None, width: int = 20) -> str:
+    if value is None or hi is None or hi <= lo:
+        return ""
+    filled = round(max(0.0, min(1.0, (value - lo) / (hi - lo))) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def _widget(widget: Mapping[str, Any]) -> RenderableType:
+    kind, series, unit = widget["kind"], widget["series"], widget.get("unit", "")
+    table = Table(show_header=kind == "table", box=None, expand=True)
+    if kind == "table":
+        stats = [s for s in _TABLE_STATS if any(s in row for row in series)]
+        table.add_column("series")
+        for stat in stats:
+            table.add_column(stat, justify="right")
+        for row in series:
+            table.add_row(_labels(row["labels"]), *(_number(row.get(s)) for s in stats))
+    elif kind == "graph":
+        for line in series:
+            values = [v for _, v in line["points"]]
+            last = values[-1] if values else None
+            table.add_row(_labels(line["labels"]), sparkline(values), _number(last, unit))
+    else:
+        for item in series:
+            value = item["value"]
+            text = Text(_number(value, unit), style=_colour(value, widget.get("thresholds", [])))
+            bar = _gauge_bar(value, widget.get("min", 0.0), widget.get("max"))
+            table.add_row(_labels(item["labels"]), text, bar)
+    if not series:
+        table.add_row(Text("no data", style="dim"))
+    return Panel(table, title=widget["title"], title_align="left")
+
+
+def render_rich(rendered: Mapping[str, Any]) -> RenderableType:
+    """A rich renderable of a rendered dashboard."""
+    when = time.strftime("%H:%M:%S", time.localtime(rendered.get("time", time.time())))
+    header = Text(f"{rendered['title']}  ·  {when}", style="bold")
+    return Group(header, Columns([_widget(w) for w in rendered["widgets"]], expand=True))
+
+
+def live_dashboard(
+    fetch: Callable[[], Mapping[str, Any]],
+    *,
+    console: Console | None = None,
+    refreshes: int | None = None,
+) -> None:
+    """Draw ``fetch()`` and redraw it at the dashboard's refresh interval.
+
+    Runs until interrupted, or for ``refreshes`` draws in all.
+    """
+    rendered = fetch()
+    drawn = 1
+    with Live(render_rich(rendered), console=console, auto_refresh=False) as live:
+        while refreshes is None or drawn < refreshes:
+            time.sleep(float(rendered.get("refresh", 15.0)))
+            rendered = fetch()
+            live.update(render_rich(rendered), refresh=True)
+            drawn += 1

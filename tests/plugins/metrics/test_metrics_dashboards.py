@@ -1,0 +1,130 @@
+"""Dashboards: definitions, JSON rendering, saved definitions, terminal drawing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from orrery_metrics import (
+    Dashboard,
+    DashboardBook,
+    ManualClock,
+    MetricsEngine,
+    UnknownDashboard,
+    live_dashboard,
+    render_dashboard,
+    render_rich,
+    sparkline,
+)
+from pydantic import ValidationError
+from rich.console import Console
+
+
+class MemoryStore:
+    """The part of orrery.sdk.Store the dashboard book uses."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    async def put(self, key: str, value: Any) -> None:
+        self.data[key] = value
+
+    async def delete(self, key: str) -> bool:
+        return self.data.pop(key, None) is not None
+
+    async def scan(self, prefix: str = "") -> AsyncIterator[tuple[str, Any]]:
+        for key in sorted(self.data):
+            if key.startswith(prefix):
+                yield key, self.data[key]
+
+
+OPS = Dashboard.model_validate(
+    {
+        "name": "ops",
+        "title": "Operations",
+        "widgets": [
+            {"title": "Depth", "kind": "gauge", "query": "queue_depth", "max": 100,
+             "thresholds": [50, 80]},
+            {"title": "Depth over time", "kind": "graph", "query": "queue_depth"},
+            {"title": "p99 latency", "kind": "stat", "query": "latency_seconds", "stat": "p99",
+             "unit": "s"},
+            {"title": "Latency", "kind": "table", "query": "latency_seconds"},
+        ],
+    }
+)  # fmt: skip
+
+
+@pytest.fixture
+def engine(clock: ManualClock) -> MetricsEngine:
+    engine = MetricsEngine(clock=clock)
+    depth = engine.registry.gauge("queue_depth", "", ("queue",))
+    latency = engine.registry.histogram("latency_seconds", "", ("route",))
+    for i in range(5):
+        depth.labels("jobs").set(10 * i)
+        latency.labels("/x").observe(0.1 * (i + 1))
+        engine.scrape(clock.advance(60))
+    return engine
+
+
+def test_render_fills_each_widget(engine: MetricsEngine) -> None:
+    rendered = render_dashboard(OPS, engine)
+    gauge, graph, stat, table = rendered["widgets"]
+    assert rendered["title"] == "Operations"
+    assert gauge["series"] == [{"metric": "queue_depth", "labels": {"queue": "jobs"}, "value": 40}]
+    assert [v for _, v in graph["series"][0]["points"]] == [0, 10, 20, 30, 40]
+    # Rank 0.99 * (5 - 1) = 3.96 falls on the fourth value, as in DDSketch.
+    assert stat["series"][0]["value"] == pytest.approx(0.4, rel=0.01)
+    assert table["series"][0]["count"] == 5 and table["series"][0]["labels"] == {"route": "/x"}
+
+
+def test_widgets_are_validated() -> None:
+    with pytest.raises(ValidationError, match="invalid selector"):
+        Dashboard.model_validate(
+            {"name": "x", "widgets": [{"title": "t", "kind": "stat", "query": "a{"}]}
+        )
+    with pytest.raises(ValidationError):
+        Dashboard.model_validate(
+            {"name": "x", "widgets": [{"title": "t", "kind": "pie", "query": "a"}]}
+        )
+    with pytest.raises(ValidationError):
+        Dashboard(name="no spaces please")
+
+
+async def test_book_saves_loads_and_deletes() -> None:
+    store = MemoryStore()
+    book = DashboardBook(store, [OPS])
+    custom = Dashboard(name="mine", title="Mine")
+    await book.save(custom)
+    store.data["dashboards/broken"] = {"name": 3}
+    reloaded = DashboardBook(store, [OPS])
+    assert await reloaded.load() == ["dashboards/broken"]
+    assert reloaded.names() == ["mine", "ops"]
+    assert reloaded.get("mine") == custom
+    assert await reloaded.delete("mine")
+    assert "dashboards/mine" not in store.data
+    with pytest.raises(UnknownDashboard, match="no dashboard named 'mine'"):
+        reloaded.get("mine")
+
+
+def test_terminal_drawing(engine: MetricsEngine) -> None:
+    console = Console(record=True, width=160, color_system=None)
+    console.print(render_rich(render_dashboard(OPS, engine)))
+    text = console.export_text()
+    for expected in ("Operations", "Depth", "queue=jobs", "40", "p99 latency", "route=/x"):
+        assert expected in text
+
+
+def test_live_dashboard_draws_once_without_waiting(engine: MetricsEngine) -> None:
+    console = Console(record=True, width=160, color_system=None, force_terminal=False)
+    live_dashboard(lambda: render_dashboard(OPS, engine), console=console, refreshes=1)
+    assert "Operations" in console.export_text()
+
+
+def test_sparkline_scales_to_the_range() -> None:
+    assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
+    assert sparkline([5, 5]) == "▁▁"
+    assert sparkline([]) == ""
