@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(wildcard plugins/*/pyproject.toml)
 install: $(STAMP)
 
 run: install
-	$(BIN)/orrery run --plugins-dir examples/plugins
+	$(BIN)/orrery daemon --plugins-dir examples/plugins
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

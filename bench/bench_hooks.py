@@ -12,7 +12,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _timing import best_ns_per_op, best_ns_per_op_async  # noqa: E402
-
 from orrery.kernel.plugins import HookRelay  # noqa: E402
 from orrery.kernel.plugins._hooks import new_pluggy_manager  # noqa: E402
 from orrery.sdk import hookimpl  # noqa: E402

@@ -100,7 +100,9 @@ def main(argv: list[str]) -> int:
         results.update({k: float(v) for k, v in figures.items()})
     RESULTS_JSON.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     _write_markdown(results, [s.stem for s in scripts], failed)
-    print(f"wrote {RESULTS_JSON.relative_to(HERE.parent)} and {RESULTS_MD.relative_to(HERE.parent)}")
+    print(
+        f"wrote {RESULTS_JSON.relative_to(HERE.parent)} and {RESULTS_MD.relative_to(HERE.parent)}"
+    )
     return 1 if failed else 0
 
 

@@ -1,8 +1,7 @@
 """Answers ``greet.hello`` requests: edit the greeting in orrery.toml or live in this file."""
 
-from pydantic import BaseModel
-
 from orrery.sdk import Context, Event, Plugin, hookimpl
+from pydantic import BaseModel
 
 
 class Settings(BaseModel):

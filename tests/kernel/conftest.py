@@ -23,6 +23,7 @@ def make_kernel(tmp_path: Path, plugins_dir: Path) -> KernelFactory:
         kwargs.setdefault("state_dir", tmp_path / "state")
         kwargs.setdefault("entry_points", False)
         kwargs.setdefault("env", {})
+        kwargs.setdefault("watch", False)  # tests that edit files reload explicitly
         async with Kernel(**kwargs) as kernel:
             yield kernel
 
@@ -67,3 +68,27 @@ class P(Plugin):
         )
 
     return write
+
+
+@pytest.fixture(scope="module")
+def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway virtualenv that sees everything installed in this one.
+
+    pip installs into it, so tests can install, upgrade and uninstall real distributions
+    without touching the environment the suite runs in. Returns its python executable.
+    """
+    import site
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("plugin-env")
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    python = root / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    # addsitedir also runs the parent's .pth files (the editable install of orrery).
+    parents = "; ".join(f"site.addsitedir({p!r})" for p in site.getsitepackages())
+    Path(purelib, "_parent_env.pth").write_text(f"import site; {parents}\n")
+    return python

@@ -196,10 +196,16 @@ def plugin_section(config: OrreryConfig, name: str) -> dict[str, Any]:
 
 
 def validate_plugin_config(
-    name: str, config_model: type[Any] | None, section: Mapping[str, Any]
+    name: str,
+    config_model: type[Any] | None,
+    section: Mapping[str, Any],
+    *,
+    validated_elsewhere: bool = False,
 ) -> tuple[PluginSettings, Any]:
     """Split ``[plugins.<name>]`` into kernel settings and the plugin's validated Config.
 
+    With ``validated_elsewhere`` (a sandboxed plugin, whose Config model only exists in
+    its worker) the plugin's values are returned as a plain dict for the worker to check.
     Raises `ConfigError` naming the plugin, the field path and where to fix it.
     """
     reserved = {k: v for k, v in section.items() if k in RESERVED_PLUGIN_KEYS}
@@ -208,6 +214,8 @@ def validate_plugin_config(
         settings = PluginSettings.model_validate(reserved)
     except ValidationError as e:
         raise _plugin_config_error(name, e) from e
+    if validated_elsewhere:
+        return settings, values
     if config_model is None:
         if values:
             keys = ", ".join(sorted(values))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -136,12 +137,36 @@ class Kernel:
             "kernel %s ready in %.0f ms: %s", node_id, (time.perf_counter() - began) * 1000, summary
         )
 
+    async def quiesce(self, timeout: float | None = None) -> bool:
+        """Wait until no published event is queued or being handled anywhere.
+
+        Handlers may publish further events while this waits; those are waited for too.
+        Returns False if the bus had not settled after ``timeout`` seconds (default: the
+        kernel's stop timeout).
+        """
+        if self._bus is None:
+            return True
+        limit = self.config.kernel.stop_timeout if timeout is None else timeout
+        try:
+            async with asyncio.timeout(limit):
+                while True:
+                    busy = [s for s in self._bus.subscriptions if not s.is_idle()]
+                    if not busy:
+                        return True
+                    await asyncio.gather(*(s.wait_idle() for s in busy))
+        except TimeoutError:
+            log.warning("the bus did not settle within %.1fs; dropping what is queued", limit)
+            return False
+
     async def stop(self) -> None:
-        """Stop plugins in reverse dependency order, drain the bus, close storage."""
+        """Let queued events be handled, stop plugins in reverse dependency order, drain
+        the bus, close storage."""
         if self._watcher is not None:
             await self._watcher.stop()
             self._watcher = None
         if self._manager is not None:
+            # Stopping a plugin drops what is still queued for it: deliver it first.
+            await self.quiesce()
             await self._manager.stop_all()
         await self._close_parts()
         log.info("kernel %s stopped", self._node_id)

@@ -20,7 +20,11 @@ EXAMPLES = REPO / "examples" / "plugins"
 def orrery(*args: str, cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "orrery.kernel.cli", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=60, **kwargs,  # type: ignore[call-overload]
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **kwargs,  # type: ignore[call-overload]
     )
 
 
@@ -57,9 +61,20 @@ def read_all(proc: subprocess.Popen[str]) -> str:
 
 def test_run_starts_plugins_logs_them_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orrery.kernel.cli", "run", "--plugins-dir", str(EXAMPLES),
-         "--state-dir", str(tmp_path / "state"), "--no-entry-points"],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "orrery.kernel.cli",
+            "run",
+            "--plugins-dir",
+            str(EXAMPLES),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--no-entry-points",
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         startup = read_until(proc, "running; press Ctrl-C")
@@ -77,9 +92,20 @@ def test_run_starts_plugins_logs_them_and_stops_cleanly_on_ctrl_c(tmp_path: Path
 
 def test_sigterm_also_stops_cleanly(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orrery.kernel.cli", "run", "--state-dir", str(tmp_path),
-         "--no-entry-points", "--log-format", "json"],
-        cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "orrery.kernel.cli",
+            "run",
+            "--state-dir",
+            str(tmp_path),
+            "--no-entry-points",
+            "--log-format",
+            "json",
+        ],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         startup = read_until(proc, "running")
@@ -96,8 +122,14 @@ def test_plugins_ls_json_lists_every_plugin_without_starting_any(tmp_path: Path)
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "broken.py").write_text("import nope_not_here\n")
     out = orrery(
-        "plugins", "ls", "--json", "--no-entry-points",
-        "--plugins-dir", str(EXAMPLES), "--plugins-dir", str(tmp_path / "plugins"),
+        "plugins",
+        "ls",
+        "--json",
+        "--no-entry-points",
+        "--plugins-dir",
+        str(EXAMPLES),
+        "--plugins-dir",
+        str(tmp_path / "plugins"),
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
@@ -111,8 +143,15 @@ def test_plugins_ls_json_lists_every_plugin_without_starting_any(tmp_path: Path)
 
 
 def test_plugins_ls_table(tmp_path: Path) -> None:
-    out = orrery("plugins", "ls", "--no-entry-points", "--plugins-dir", str(EXAMPLES), cwd=tmp_path,
-                 env={**os.environ, "COLUMNS": "200"})
+    out = orrery(
+        "plugins",
+        "ls",
+        "--no-entry-points",
+        "--plugins-dir",
+        str(EXAMPLES),
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert out.returncode == 0
     assert "greet-counter" in out.stdout and "resolved" in out.stdout
 
@@ -121,9 +160,58 @@ def test_plugins_ls_table(tmp_path: Path) -> None:
     ("toml", "message"),
     [('[bus]\nbackend = "pigeon"\n', "bus.backend"), ("[bus\n", "not valid TOML")],
 )
-def test_bad_config_is_one_clear_line_not_a_traceback(tmp_path: Path, toml: str, message: str) -> None:
+def test_bad_config_is_one_clear_line_not_a_traceback(
+    tmp_path: Path, toml: str, message: str
+) -> None:
     config = tmp_path / "orrery.toml"
     config.write_text(toml)
     out = orrery("run", "--config", str(config), "--state-dir", str(tmp_path), cwd=tmp_path)
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_plugin_new_creates_a_project_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    out = orrery("plugin", "new", "weather", "--dir", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    project = tmp_path / "orrery-weather"
+    assert (project / "pyproject.toml").is_file()
+    assert 'weather = "orrery_weather:WeatherPlugin"' in (project / "pyproject.toml").read_text()
+    again = orrery("plugin", "new", "weather", "--dir", str(tmp_path), cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
+
+
+def _site_with_cli_extensions(site: Path) -> None:
+    (site / "demo_cli").mkdir(parents=True)
+    (site / "demo_cli" / "__init__.py").write_text(
+        "import typer\n"
+        "app = typer.Typer()\n"
+        "@app.command()\n"
+        "def greet(name: str) -> None:\n"
+        "    print(f'hi {name}')\n"
+        "@app.command()\n"
+        "def other() -> None:\n"
+        "    pass\n"
+        "NOT_AN_APP = 3\n"
+    )
+    info = site / "demo_cli-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-cli\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[orrery.cli]\n"
+        "demo = demo_cli:app\n"
+        "broken = demo_cli_missing:app\n"
+        "wrong = demo_cli:NOT_AN_APP\n"
+        "status = demo_cli:app\n"
+    )
+
+
+def test_plugins_can_add_cli_commands_and_broken_ones_are_skipped(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _site_with_cli_extensions(site)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = orrery("demo", "greet", "ada", cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "hi ada"
+    assert "CLI extension 'broken'" in out.stderr and "failed to load" in out.stderr
+    assert "'wrong'" in out.stderr and "not a typer.Typer" in out.stderr
+    assert "'status'" in out.stderr and "built-in command" in out.stderr

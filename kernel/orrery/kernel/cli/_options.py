@@ -7,18 +7,21 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["ConfigOpt", "EntryPointsOpt", "LogFormatOpt", "LogLevelOpt", "PluginsDirOpt", "StateDirOpt"]
+__all__ = [
+    "ConfigOpt",
+    "EntryPointsOpt",
+    "LogFormatOpt",
+    "LogLevelOpt",
+    "PluginsDirOpt",
+    "StateDirOpt",
+]
 
 PluginsDirOpt = Annotated[
     list[Path] | None,
     typer.Option("--plugins-dir", help="Plugin folder to load and watch (repeatable)."),
 ]
-StateDirOpt = Annotated[
-    Path, typer.Option("--state-dir", help="Where the kernel keeps its state.")
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="orrery.toml configuration file.")
-]
+StateDirOpt = Annotated[Path, typer.Option("--state-dir", help="Where the kernel keeps its state.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="orrery.toml configuration file.")]
 EntryPointsOpt = Annotated[
     bool,
     typer.Option(

@@ -7,8 +7,9 @@ import logging
 import signal
 from pathlib import Path
 
-from .._kernel import Kernel
-from .._logging import configure_logging
+from orrery.kernel._kernel import Kernel
+from orrery.kernel._logging import configure_logging
+
 from ._options import (
     ConfigOpt,
     EntryPointsOpt,

@@ -11,7 +11,7 @@ from typing import Any
 import pluggy
 from orrery.kernel._config import OrreryConfig
 from orrery.kernel.errors import PluginError
-from orrery.sdk import Bus, Plugin
+from orrery.sdk import Bus, ConfigError, Plugin
 
 from ._context import KernelContext
 from ._hooks import NOT_IMPLEMENTED, call_plugin_hook
@@ -20,7 +20,10 @@ from ._runtime import BusProvider, PluginRuntime, StorageProvider
 from ._services import PluginServices, ServiceRegistry
 from ._state import PluginState
 
-__all__ = ["Lifecycle"]
+__all__ = ["Instance", "Lifecycle"]
+
+#: A running plugin: an in-process Plugin, or an orrery.sandbox.SandboxHost.
+Instance = Any
 
 log = logging.getLogger("orrery.kernel.plugins")
 S = PluginState
@@ -96,13 +99,16 @@ class Lifecycle:
 
     async def launch(
         self, rt: PluginRuntime, *, restore: dict[str, Any] | None = None, staged: bool = False
-    ) -> tuple[Plugin, KernelContext]:
+    ) -> tuple[Instance, KernelContext]:
         """Instantiate, register, restore and start the runtime's current candidate.
 
         Raises `PluginError` (or `HookTimeout`) and leaves nothing behind on failure.
         """
         spec = rt.candidate.spec
         assert spec is not None
+        if spec.target is not None:
+            return await self._launch_sandboxed(rt, restore=restore, staged=staged)
+        assert spec.plugin_class is not None
         name = rt.info.name
         timeout = self.start_timeout(rt)
         instance: Plugin | None = None
@@ -136,6 +142,65 @@ class Lifecycle:
             raise
         return instance, ctx
 
+    async def _launch_sandboxed(
+        self, rt: PluginRuntime, *, restore: dict[str, Any] | None, staged: bool
+    ) -> tuple[Instance, KernelContext]:
+        from orrery.sandbox import SandboxError, SandboxHost, SandboxLimits, parse_permissions
+
+        spec = rt.candidate.spec
+        assert spec is not None and rt.settings is not None
+        sandbox = rt.settings.sandbox if isinstance(rt.settings.sandbox, dict) else {}
+        limits = SandboxLimits.from_config({"start_timeout": self.start_timeout(rt), **sandbox})
+        ctx = self.new_context(rt, staged=staged)
+        host = SandboxHost(
+            rt.name,
+            spec.target,
+            ctx,
+            permissions=parse_permissions(spec.permissions),
+            limits=limits,
+            config=rt.config or {},
+            on_failed=lambda failed, error: self._sandbox_failed(rt, failed, error),
+        )
+        try:
+            await host.start(state=restore)
+        except BaseException as e:
+            await ctx.release(self.config.kernel.stop_timeout)
+            if isinstance(e, (SandboxError, ConfigError)):
+                raise PluginError(str(e), plugin=rt.name) from e
+            raise
+        return host, ctx
+
+    async def _sandbox_failed(self, rt: PluginRuntime, host: Any, error: BaseException) -> None:
+        """The worker kept crashing and its circuit opened: the plugin is failed."""
+        if rt.instance is not host or rt.ctx is None:
+            return  # an old version's host, already replaced
+        ctx, rt.instance, rt.ctx = rt.ctx, None, None
+        await ctx.release(self.config.kernel.stop_timeout)
+        log.error("sandboxed plugin %s failed: %s", rt.name, error)
+        await self.set_state(rt, S.FAILED, str(error))
+
+    def refresh_sandbox_info(self, rt: PluginRuntime) -> None:
+        host = rt.instance
+        if host is not None and rt.candidate.spec is not None and rt.candidate.spec.target:
+            rt.info.layers = list(host.layers)
+            rt.info.restarts = host.restarts
+
+    async def call(self, rt: PluginRuntime, instance: Instance, hook: str, **kwargs: Any) -> Any:
+        """Run ``hook`` on one instance, in process or in its sandbox worker."""
+        if isinstance(instance, Plugin):
+            timeout = kwargs.pop("timeout")
+            return await call_plugin_hook(
+                self.pm, instance, hook, plugin=rt.name, timeout=timeout, **kwargs
+            )
+        from orrery.sandbox import SandboxError
+
+        kwargs.pop("timeout")
+        kwargs.pop("ctx", None)  # the worker has its own Context
+        try:
+            return await instance.call_hook(hook, **kwargs)
+        except SandboxError as e:
+            raise PluginError(f"plugin {rt.name!r}: {hook} failed: {e}", plugin=rt.name) from e
+
     async def start(self, rt: PluginRuntime, *, restore: dict[str, Any] | None = None) -> bool:
         """Start ``rt`` and make it ACTIVE; on failure it is FAILED with the reason."""
         began = time.perf_counter()
@@ -159,9 +224,14 @@ class Lifecycle:
         )
         return True
 
-    async def retire(self, rt: PluginRuntime, instance: Plugin, ctx: KernelContext) -> str | None:
+    async def retire(self, rt: PluginRuntime, instance: Instance, ctx: KernelContext) -> str | None:
         """Call ``orrery_stop`` and release everything; returns the stop error, if any."""
         error: str | None = None
+        if not isinstance(instance, Plugin):
+            # A sandbox host runs orrery_stop in its worker and ends the worker.
+            await instance.stop()
+            await self.discard(None, ctx)
+            return str(instance.last_error) if instance.state == "failed" else None
         try:
             await call_plugin_hook(
                 self.pm,
@@ -189,7 +259,7 @@ class Lifecycle:
         await self.set_state(rt, final_state, error)
         log.info("stopped %s", rt.name)
 
-    async def discard(self, instance: Plugin | None, ctx: KernelContext | None) -> None:
+    async def discard(self, instance: Instance | None, ctx: KernelContext | None) -> None:
         if instance is not None and self.pm.is_registered(instance):
             self.pm.unregister(instance)
         if ctx is not None:
@@ -198,27 +268,17 @@ class Lifecycle:
     async def snapshot(self, rt: PluginRuntime) -> dict[str, Any] | None:
         """The active instance's ``orrery_snapshot`` (None when it has none)."""
         assert rt.instance is not None
-        state = await call_plugin_hook(
-            self.pm,
-            rt.instance,
-            "orrery_snapshot",
-            plugin=rt.name,
-            timeout=self.config.kernel.hook_timeout,
-            ctx=rt.ctx,
+        state = await self.call(
+            rt, rt.instance, "orrery_snapshot", timeout=self.config.kernel.hook_timeout, ctx=rt.ctx
         )
-        return None if state is NOT_IMPLEMENTED else dict(state)
+        return None if state is NOT_IMPLEMENTED or state is None else dict(state)
 
     async def health(self, rt: PluginRuntime) -> dict[str, Any]:
         assert rt.instance is not None
         try:
-            answer = await call_plugin_hook(
-                self.pm,
-                rt.instance,
-                "orrery_health",
-                plugin=rt.name,
-                timeout=self.config.kernel.hook_timeout,
-                ctx=rt.ctx,
+            answer = await self.call(
+                rt, rt.instance, "orrery_health", timeout=self.config.kernel.hook_timeout, ctx=rt.ctx
             )
         except PluginError as e:
             return {"ok": False, "error": str(e)}
-        return {"ok": True} if answer is NOT_IMPLEMENTED else dict(answer)
+        return {"ok": True} if answer is NOT_IMPLEMENTED or answer is None else dict(answer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,13 @@ from orrery.kernel.errors import PluginError
 from orrery.sdk import Plugin
 
 from ._fresh_import import forget_modules, import_fresh
-from ._validation import PluginSpec, validate_plugin_class
+from ._validation import PluginSpec, validate_plugin_class, validate_sandboxed
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "FOLDER_VERSION",
     "PluginCandidate",
+    "SandboxPolicy",
     "class_candidate",
     "discover_entry_points",
     "discover_folder",
@@ -32,6 +34,14 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "orrery.plugins"
+#: name -> whether configuration forces that plugin into the sandbox.
+SandboxPolicy = Callable[[str], bool]
+
+
+def _never(name: str) -> bool:
+    return False
+
+
 FOLDER_VERSION = "0.0.0+folder"
 log = logging.getLogger("orrery.kernel.discovery")
 
@@ -81,8 +91,13 @@ def distribution_version(ep: importlib_metadata.EntryPoint) -> str:
     return ep.dist.version if ep.dist is not None else "0.0.0"
 
 
-def load_entry_point(ep: importlib_metadata.EntryPoint) -> PluginCandidate:
-    """Import one entry point and validate the Plugin class it names."""
+def load_entry_point(
+    ep: importlib_metadata.EntryPoint, forced: SandboxPolicy = _never
+) -> PluginCandidate:
+    """Import one entry point and validate the Plugin class it names (or, for a
+    sandboxed plugin, read its declaration without importing it)."""
+    from orrery.sandbox import PluginTarget
+
     dist = ep.dist
     dist_name = dist.name if dist is not None else "unknown distribution"
     dist_version = distribution_version(ep)
@@ -94,6 +109,15 @@ def load_entry_point(ep: importlib_metadata.EntryPoint) -> PluginCandidate:
         distribution=dist_name,
         distribution_version=dist_version,
     )
+    root = str(dist.locate_file("")) if dist is not None else ""
+    target = PluginTarget.from_ref(ep.value, sys_path=[root] if root else [])
+    decided = _declared_sandboxed(target, ep.name, forced)
+    if isinstance(decided, str):
+        candidate.error = decided
+        return candidate
+    declaration, sandboxed = decided
+    if sandboxed:
+        return _sandboxed_candidate(candidate, declaration, target, dist_version)
     try:
         obj: Any = ep.load()
         candidate.spec = validate_plugin_class(
@@ -106,9 +130,9 @@ def load_entry_point(ep: importlib_metadata.EntryPoint) -> PluginCandidate:
     return candidate
 
 
-def discover_entry_points() -> list[PluginCandidate]:
+def discover_entry_points(forced: SandboxPolicy = _never) -> list[PluginCandidate]:
     """Load every entry point of the ``orrery.plugins`` group."""
-    return [load_entry_point(ep) for ep in entry_points()]
+    return [load_entry_point(ep, forced) for ep in entry_points()]
 
 
 def forget_entry_point_modules(entry_point: str) -> list[str]:
@@ -138,10 +162,61 @@ def _default_name(path: Path) -> str:
     return stem.lower().replace("_", "-")
 
 
-def load_folder_plugin(path: Path) -> PluginCandidate:
-    """Import one plugin file or package freshly and validate its single Plugin class."""
+def _declared_sandboxed(target: Any, default: str, forced: SandboxPolicy) -> tuple[Any, bool] | str:
+    """Read a plugin's declaration from its source without running it.
+
+    Returns ``(declaration, sandboxed)``; or an error message when the plugin must run
+    sandboxed (config says so) but its declaration cannot be read. A plugin whose
+    declaration cannot be read (computed attributes) and is not forced into the sandbox
+    is imported as usual: ``(None, False)``.
+    """
+    from orrery.sandbox import read_declaration
+
+    try:
+        declaration = read_declaration(target)
+    except (ValueError, SyntaxError, OSError, ImportError) as e:
+        if forced(default):
+            return f"cannot read the plugin's declaration to run it sandboxed: {_describe(e)}"
+        return None, False
+    name = declaration.name or default
+    return declaration, bool(declaration.sandbox or forced(name))
+
+
+def _sandboxed_candidate(
+    candidate: PluginCandidate, declaration: Any, target: Any, default_version: str
+) -> PluginCandidate:
+    try:
+        candidate.spec = validate_sandboxed(
+            declaration,
+            target,
+            default_name=candidate.name,
+            default_version=default_version,
+            where=candidate.source,
+        )
+        candidate.name = candidate.spec.name
+    except PluginError as e:
+        candidate.error = str(e)
+    return candidate
+
+
+def load_folder_plugin(path: Path, forced: SandboxPolicy = _never) -> PluginCandidate:
+    """Import one plugin file or package freshly and validate its single Plugin class.
+
+    A plugin declared ``sandbox = True`` (or forced by ``forced(name)``) is not imported
+    here: its declaration is read from source and the sandbox worker imports it.
+    """
+    from orrery.sandbox import PluginTarget
+
     default = _default_name(path)
     candidate = PluginCandidate(name=default, source=str(path), kind="folder", path=path)
+    target = PluginTarget.from_path(path)
+    decided = _declared_sandboxed(target, default, forced)
+    if isinstance(decided, str):
+        candidate.error = decided
+        return candidate
+    declaration, sandboxed = decided
+    if sandboxed:
+        return _sandboxed_candidate(candidate, declaration, target, FOLDER_VERSION)
     try:
         module = import_fresh(path)
     except Exception as e:
@@ -194,6 +269,6 @@ def class_candidate(cls: Any) -> PluginCandidate:
     return candidate
 
 
-def discover_folder(folder: Path) -> list[PluginCandidate]:
+def discover_folder(folder: Path, forced: SandboxPolicy = _never) -> list[PluginCandidate]:
     """Load every plugin file and package in ``folder``."""
-    return [load_folder_plugin(path) for path in folder_entries(folder)]
+    return [load_folder_plugin(path, forced) for path in folder_entries(folder)]

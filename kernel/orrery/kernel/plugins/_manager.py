@@ -75,6 +75,8 @@ class PluginManager:
 
     @property
     def infos(self) -> dict[str, PluginInfo]:
+        for rt in self.runtimes.values():
+            self.lifecycle.refresh_sandbox_info(rt)
         return {name: rt.info for name, rt in self.runtimes.items()}
 
     def runtime(self, name: str) -> PluginRuntime:
@@ -88,13 +90,17 @@ class PluginManager:
     def discover(self) -> list[PluginCandidate]:
         candidates = [class_candidate(cls) for cls in self.plugin_classes]
         if self.entry_points:
-            candidates += discover_entry_points()
+            candidates += discover_entry_points(self.sandbox_forced)
         for folder in self.plugins_dirs:
             if not folder.is_dir():
                 log.warning("plugin folder %s does not exist; skipping it", folder)
                 continue
-            candidates += discover_folder(folder)
+            candidates += discover_folder(folder, self.sandbox_forced)
         return candidates
+
+    def sandbox_forced(self, name: str) -> bool:
+        """Whether ``[plugins.<name>] sandbox`` puts the plugin in the sandbox."""
+        return bool(plugin_section(self.config, name).get("sandbox"))
 
     def prepare(self, candidates: Iterable[PluginCandidate] | None = None) -> None:
         """Discover (unless given candidates), configure and resolve, starting nothing."""
@@ -145,7 +151,10 @@ class PluginManager:
             info.optional = {k: str(v) for k, v in spec.optional.items()}
             try:
                 rt.settings, rt.config = validate_plugin_config(
-                    info.name, spec.config_model, plugin_section(self.config, info.name)
+                    info.name,
+                    spec.config_model,
+                    plugin_section(self.config, info.name),
+                    validated_elsewhere=spec.target is not None,
                 )
             except ConfigError as e:
                 candidate.error = str(e)
@@ -192,12 +201,15 @@ class PluginManager:
                 await asyncio.gather(*(self.start_if_ready(name) for name in wave))
 
     async def stop_all(self) -> None:
-        """Stop every active plugin in reverse dependency order."""
+        """Stop every active plugin in reverse dependency order, then forget the
+        modules of folder plugins (another kernel in this process loads its own)."""
         async with self.lock:
             for name in reversed(self.resolution.order):
                 rt = self.runtimes.get(name)
                 if rt is not None and rt.info.state == S.ACTIVE:
                     await self.lifecycle.stop(rt)
+            for rt in self.runtimes.values():
+                rt.candidate.unload()
 
     async def start_if_ready(self, name: str) -> bool:
         """Start ``name`` if it is enabled and every plugin it requires is active."""
@@ -293,7 +305,9 @@ class PluginManager:
                 raise PluginError(
                     f"plugin {name!r} cannot be configured: {rt.info.error}", plugin=name
                 )
-            settings, config = validate_plugin_config(name, spec.config_model, values)
+            settings, config = validate_plugin_config(
+                name, spec.config_model, values, validated_elsewhere=spec.target is not None
+            )
             self.config.plugins[name] = dict(values)
             self.choices.config[name] = dict(values)
             await self.choices.save()

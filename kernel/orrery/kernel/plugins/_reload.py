@@ -74,11 +74,16 @@ class Reloader:
             log.error("%s", e)
             await self.lifecycle.announce(rt, "reload_failed", str(e))
             raise
+        except BaseException:
+            # Cancelled mid-swap (kernel stopping): the old version is still in place.
+            if rt.candidate is not fresh:
+                fresh.unload()
+            raise
 
     def _reimport(self, rt: PluginRuntime) -> PluginCandidate:
         candidate = rt.candidate
         if candidate.kind == "folder" and candidate.path is not None:
-            return load_folder_plugin(candidate.path)
+            return load_folder_plugin(candidate.path, self.manager.sandbox_forced)
         if candidate.kind == "class":
             return PluginCandidate(
                 name=rt.name,
@@ -89,7 +94,7 @@ class Reloader:
         for ep in entry_points():
             if ep.value == candidate.entry_point or ep.name == rt.name:
                 forget_entry_point_modules(ep.value)
-                return load_entry_point(ep)
+                return load_entry_point(ep, self.manager.sandbox_forced)
         return PluginCandidate(
             name=rt.name,
             source=candidate.source,
@@ -124,7 +129,10 @@ class Reloader:
             )
         try:
             settings, config = validate_plugin_config(
-                name, fresh.spec.config_model, plugin_section(self.manager.config, name)
+                name,
+                fresh.spec.config_model,
+                plugin_section(self.manager.config, name),
+                validated_elsewhere=fresh.spec.target is not None,
             )
         except ConfigError as e:
             raise PluginError(
@@ -186,11 +194,16 @@ class Reloader:
                     return rt.info  # logged and announced; the old version serves on
             if not exists:
                 return None
-            return await self._install(load_folder_plugin(path), replacing=rt)
+            return await self._install(
+                load_folder_plugin(path, self.manager.sandbox_forced), replacing=rt
+            )
 
     def _runtime_at(self, path: Path) -> PluginRuntime | None:
+        # Folders may be given relative (``--plugins-dir examples/plugins``) while the
+        # watcher reports absolute paths: compare them resolved.
+        wanted = path.resolve()
         for rt in self.manager.runtimes.values():
-            if rt.candidate.path == path:
+            if rt.candidate.path is not None and rt.candidate.path.resolve() == wanted:
                 return rt
         return None
 
@@ -225,6 +238,8 @@ class Reloader:
         """Compare installed entry points with the running plugins: start new ones,
         reload upgraded ones, uninstall removed ones. Returns the names per change."""
         changes: dict[str, list[str]] = {"added": [], "upgraded": [], "removed": []}
+        if not self.manager.entry_points:
+            return changes  # this kernel was told not to use installed plugins
         async with self.manager.lock:
             installed = {ep.value: ep for ep in entry_points()}
             known = {
@@ -240,7 +255,7 @@ class Reloader:
                 running = known.get(value)
                 if running is None:
                     forget_entry_point_modules(value)
-                    info = await self._install(load_entry_point(ep))
+                    info = await self._install(load_entry_point(ep, self.manager.sandbox_forced))
                     changes["added"].append(info.name)
                 elif distribution_version(ep) != running.candidate.distribution_version:
                     try:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from orrery.kernel._config import PluginSettings
-from orrery.sdk import Journal, Plugin, Store
+from orrery.sdk import Journal, Store
 
 from ._context import KernelContext, ReleasableBus
 from ._loading import PluginCandidate
@@ -34,7 +34,8 @@ class PluginRuntime:
     candidate: PluginCandidate
     settings: PluginSettings | None = None
     config: Any = None
-    instance: Plugin | None = None
+    #: The running instance: a Plugin, or the SandboxHost of a sandboxed plugin.
+    instance: Any = None
     ctx: KernelContext | None = None
     #: The FAILED state came from resolution (recomputed), not from the plugin's own start.
     resolution_failed: bool = False

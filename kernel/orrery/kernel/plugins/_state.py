@@ -35,6 +35,9 @@ class PluginInfo:
     optional: dict[str, str] = field(default_factory=dict)
     enabled: bool = True
     sandbox: bool = False
+    #: For a sandboxed plugin: the isolation layers active for it, and worker restarts.
+    layers: list[str] = field(default_factory=list)
+    restarts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary, as listed by ``GET /v1/plugins`` and ``plugins ls --json``."""
@@ -47,4 +50,6 @@ class PluginInfo:
             "enabled": self.enabled,
             "requires": dict(self.requires),
             "sandbox": self.sandbox,
+            "layers": list(self.layers),
+            "restarts": self.restarts,
         }

@@ -16,7 +16,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel
 
-__all__ = ["NAME_PATTERN", "PluginSpec", "validate_plugin_class"]
+__all__ = ["NAME_PATTERN", "PluginSpec", "validate_plugin_class", "validate_sandboxed"]
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _IMPL_MARK = f"{PROJECT_NAME}_impl"
@@ -29,16 +29,65 @@ _HOOK_ARGS: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class PluginSpec:
-    """A validated Plugin class and what it declares."""
+    """A validated plugin and what it declares.
+
+    An in-process plugin has its ``plugin_class``; a sandboxed one has only a ``target``
+    the worker imports (the kernel never runs its code) and no ``config_model`` (the
+    worker validates its configuration).
+    """
 
     name: str
     version: str
-    plugin_class: type[Plugin]
     requires: Mapping[str, SpecifierSet]
     optional: Mapping[str, SpecifierSet]
     permissions: tuple[str, ...]
-    config_model: type[BaseModel] | None
     sandbox: bool
+    plugin_class: type[Plugin] | None = None
+    config_model: type[BaseModel] | None = None
+    target: Any = None  # orrery.sandbox.PluginTarget for sandboxed plugins
+
+
+@dataclass(frozen=True)
+class _Declared:
+    name: str
+    version: str
+    requires: dict[str, SpecifierSet]
+    optional: dict[str, SpecifierSet]
+    permissions: tuple[str, ...]
+
+
+def _validate_declared(
+    *,
+    name: Any,
+    version: Any,
+    requires: Any,
+    optional: Any,
+    permissions: Any,
+    default_name: str,
+    where: str,
+    owner: str,
+) -> _Declared:
+    """The checks shared by in-process and sandboxed plugins."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise PluginValidationError(
+            f"{where}: plugin name {name!r} is invalid; use 1-64 lower-case letters, digits, "
+            f"'-' or '_', starting with a letter (set name = \"...\" on {owner})",
+            plugin=default_name,
+        )
+
+    def fail(message: str) -> PluginValidationError:
+        return PluginValidationError(f"plugin {name!r} ({where}): {message}", plugin=name)
+
+    try:
+        Version(version)
+    except (InvalidVersion, TypeError) as e:
+        raise fail(f"version {version!r} is not a PEP 440 version such as '1.2.0'") from e
+    required = _specifiers(requires, "requires", fail)
+    optionals = _specifiers(optional, "optional", fail)
+    both = set(required) & set(optionals)
+    if both:
+        raise fail(f"{', '.join(sorted(both))} is in both requires and optional; keep one")
+    return _Declared(name, version, required, optionals, _permissions(permissions, fail))
 
 
 def validate_plugin_class(
@@ -55,45 +104,64 @@ def validate_plugin_class(
             plugin=default_name,
         )
     cls: type[Plugin] = obj
-    name = cls.name or default_name
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise PluginValidationError(
-            f"{where}: plugin name {name!r} is invalid; use 1-64 lower-case letters, digits, "
-            f"'-' or '_', starting with a letter (set name = \"...\" on {cls.__qualname__})",
-            plugin=default_name,
-        )
+    declared = _validate_declared(
+        name=cls.name or default_name,
+        version=cls.version or default_version,
+        requires=cls.requires,
+        optional=cls.optional,
+        permissions=cls.permissions,
+        default_name=default_name,
+        where=where,
+        owner=cls.__qualname__,
+    )
 
     def fail(message: str) -> PluginValidationError:
-        return PluginValidationError(f"plugin {name!r} ({where}): {message}", plugin=name)
+        return PluginValidationError(
+            f"plugin {declared.name!r} ({where}): {message}", plugin=declared.name
+        )
 
-    version = cls.version or default_version
-    try:
-        Version(version)
-    except (InvalidVersion, TypeError) as e:
-        raise fail(f"version {version!r} is not a PEP 440 version such as '1.2.0'") from e
-    requires = _specifiers(cls.requires, "requires", fail)
-    optional = _specifiers(cls.optional, "optional", fail)
-    both = set(requires) & set(optional)
-    if both:
-        raise fail(f"{', '.join(sorted(both))} is in both requires and optional; keep one")
     config_model = cls.Config
     if config_model is not None and not (
         isinstance(config_model, type) and issubclass(config_model, BaseModel)
     ):
         raise fail(f"Config must be a pydantic BaseModel subclass, got {config_model!r}")
-    permissions = _permissions(cls.permissions, fail)
     if not isinstance(cls.sandbox, bool):
         raise fail(f"sandbox must be True or False, got {cls.sandbox!r}")
     _check_hooks(cls, fail)
     return PluginSpec(
-        name=name,
-        version=version,
-        plugin_class=cls,
-        requires=requires,
-        optional=optional,
-        permissions=permissions,
-        config_model=config_model,
+        name=declared.name,
+        version=declared.version,
+        requires=declared.requires,
+        optional=declared.optional,
+        permissions=declared.permissions,
         sandbox=cls.sandbox,
+        plugin_class=cls,
+        config_model=config_model,
+    )
+
+
+def validate_sandboxed(
+    declaration: Any, target: Any, *, default_name: str, default_version: str, where: str
+) -> PluginSpec:
+    """Validate a sandboxed plugin from its source declaration (nothing is imported)."""
+    declared = _validate_declared(
+        name=declaration.name or default_name,
+        version=declaration.version or default_version,
+        requires=declaration.requires,
+        optional=declaration.optional,
+        permissions=list(declaration.permissions),
+        default_name=default_name,
+        where=where,
+        owner=declaration.class_name,
+    )
+    return PluginSpec(
+        name=declared.name,
+        version=declared.version,
+        requires=declared.requires,
+        optional=declared.optional,
+        permissions=declared.permissions,
+        sandbox=True,
+        target=target,
     )
 
 
@@ -115,7 +183,7 @@ def _specifiers(declared: Any, attribute: str, fail: Any) -> dict[str, Specifier
 
 
 def _permissions(declared: Any, fail: Any) -> tuple[str, ...]:
-    from orrery.sandbox._permissions import parse_permissions
+    from orrery.sandbox import parse_permissions
 
     if isinstance(declared, str) or not isinstance(declared, list | tuple):
         raise fail(f"permissions must be a list of strings, got {declared!r}")

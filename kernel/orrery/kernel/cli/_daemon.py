@@ -1,0 +1,76 @@
+"""``orrery daemon`` and ``orrery token``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from orrery.kernel._kernel import Kernel
+from orrery.kernel._logging import configure_logging
+from orrery.kernel.daemon import Daemon, read_token, serve
+
+from ._options import (
+    ConfigOpt,
+    EntryPointsOpt,
+    LogFormatOpt,
+    LogLevelOpt,
+    PluginsDirOpt,
+    StateDirOpt,
+)
+
+__all__ = ["daemon_command", "token_command"]
+
+
+def daemon_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free one).")
+    ] = 7878,
+    plugins_dir: PluginsDirOpt = None,
+    state_dir: StateDirOpt = Path(".orrery"),
+    config: ConfigOpt = None,
+    entry_points: EntryPointsOpt = True,
+    log_level: LogLevelOpt = "info",
+    log_format: LogFormatOpt = "text",
+    grace_period: Annotated[
+        float,
+        typer.Option("--grace-period", min=0.0, help="Seconds to drain requests on SIGTERM."),
+    ] = 10.0,
+    max_body_size: Annotated[
+        int, typer.Option("--max-body-size", min=1024, help="Largest request body, in bytes.")
+    ] = 1 << 20,
+    replay_size: Annotated[
+        int,
+        typer.Option("--replay-size", min=1, help="Recent events kept for Last-Event-ID resume."),
+    ] = 10_000,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every HTTP request.")
+    ] = False,
+) -> None:
+    """Run the kernel behind the HTTP API until SIGTERM or Ctrl-C."""
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("use 'text' or 'json'", param_hint="--log-format")
+    configure_logging(log_level, "json" if log_format == "json" else "text")
+    kernel = Kernel(
+        plugins_dirs=plugins_dir or [],
+        state_dir=state_dir,
+        config=config,
+        entry_points=entry_points,
+    )
+    daemon = Daemon(
+        kernel,
+        host=host,
+        port=port,
+        grace_period=grace_period,
+        max_body_size=max_body_size,
+        replay_size=replay_size,
+        access_log=access_log,
+    )
+    asyncio.run(serve(daemon))
+
+
+def token_command(state_dir: StateDirOpt = Path(".orrery")) -> None:
+    """Print the daemon's API token (send it as 'Authorization: Bearer <token>')."""
+    typer.echo(read_token(state_dir))

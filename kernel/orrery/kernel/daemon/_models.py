@@ -1,0 +1,133 @@
+"""Request bodies (validated with pydantic) and response shapes (for the OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+__all__ = [
+    "ConfigBody",
+    "ErrorOut",
+    "EventAck",
+    "HealthOut",
+    "InstallOut",
+    "InstallRequest",
+    "LayerOut",
+    "PluginOut",
+    "PublishRequest",
+    "ReadyOut",
+    "RescanOut",
+    "StatusOut",
+]
+
+_STATES = Literal[
+    "discovered", "resolved", "starting", "active", "stopping", "stopped", "failed", "uninstalled"
+]
+
+
+class _Body(BaseModel):
+    # Unknown keys are a typo more often than not: say so instead of ignoring them.
+    model_config = ConfigDict(extra="forbid")
+
+
+class PublishRequest(_Body):
+    """``POST /v1/events``: publish one event on the bus."""
+
+    topic: str = Field(
+        min_length=1, max_length=1024, description="NATS-style topic, e.g. orders.created"
+    )
+    data: Any = Field(None, description="Any JSON value: the event's data")
+    key: str | None = Field(
+        None, max_length=1024, description="Partition/ordering key (CloudEvents subject)"
+    )
+    headers: dict[str, str] | None = Field(
+        None, description="CloudEvents extension attributes: lower-case letters and digits"
+    )
+
+
+class InstallRequest(_Body):
+    """``POST /v1/plugins``: pip-install a distribution, then rescan entry points."""
+
+    spec: str = Field(
+        min_length=1,
+        max_length=500,
+        description="A pip requirement or path, e.g. orrery-metrics>=0.1",
+    )
+
+
+class ConfigBody(RootModel[dict[str, Any]]):
+    """``PUT /v1/plugins/{name}/config``: the complete ``[plugins.<name>]`` table."""
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: the status again, a sentence saying what to do, the field."""
+
+    status: int
+    error: str
+    field: str | None = None
+
+
+class PluginOut(BaseModel):
+    name: str
+    version: str
+    state: _STATES
+    source: str
+    error: str | None
+    enabled: bool = True
+    requires: dict[str, str] = {}
+    sandbox: bool = False
+
+
+class EventAck(BaseModel):
+    """The event as published: its id can be used as ``Last-Event-ID`` later."""
+
+    id: str
+    type: str
+    source: str
+    time: str
+
+
+class RescanOut(BaseModel):
+    """What a rescan changed (e.g. ``{"added": [...], "removed": [...]}``) and the result."""
+
+    changes: dict[str, list[str]]
+    plugins: list[PluginOut]
+
+
+class InstallOut(RescanOut):
+    """pip's output lines, then the rescan."""
+
+    output: list[str]
+
+
+class LayerOut(BaseModel):
+    name: str
+    available: bool
+    mechanism: str
+    detail: str
+
+
+class StatusOut(BaseModel):
+    node_id: str
+    version: str
+    url: str
+    uptime_s: float
+    started_at: float
+    bus_backend: str
+    storage_backend: str
+    plugins: dict[str, list[str]] = Field(description="Plugin names grouped by state")
+    sandbox: list[LayerOut] | Literal["unknown"] = Field(
+        description="Isolation layers this host offers, or 'unknown' while not probed"
+    )
+    health: dict[str, dict[str, Any]] = Field(description="orrery_health of each active plugin")
+    streams: int = Field(description="Open SSE/WebSocket event streams")
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    ready: bool
+    reason: str | None = None
