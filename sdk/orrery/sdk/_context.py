@@ -18,6 +18,7 @@ __all__ = [
     "Context",
     "Handler",
     "HttpRequest",
+    "HttpResponse",
     "HttpRoutes",
     "Journal",
     "JournalEvent",
@@ -214,6 +215,25 @@ class HttpRequest(Protocol):
         """Who made the request, as authenticated by the daemon."""
 
     async def json(self) -> Any: ...
+
+
+class HttpResponse:
+    """Return this from a route handler for a body that is not JSON (text, CSV, bytes)."""
+
+    __slots__ = ("body", "content_type", "headers", "status")
+
+    def __init__(
+        self,
+        body: str | bytes,
+        *,
+        status: int = 200,
+        content_type: str = "text/plain; charset=utf-8",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.body = body
+        self.status = status
+        self.content_type = content_type
+        self.headers = dict(headers or {})
 
 
 @runtime_checkable

@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ApiError",
     "BusError",
     "ConfigError",
+    "DaemonNotRunning",
+    "HttpError",
     "InvalidEvent",
     "InvalidTopic",
     "NoResponders",
@@ -133,3 +136,36 @@ class WrongExpectedVersion(StoreError):
         self.stream = stream
         self.expected = expected
         self.actual = actual
+
+
+class HttpError(OrreryError):
+    """Raised by a plugin's HTTP route handler to answer with a 4xx/5xx status.
+
+    The daemon sends ``{"status", "error"}`` with ``status`` (e.g. 400 for a bad query
+    parameter, 404 for an unknown item) instead of a generic 500.
+    """
+
+    def __init__(self, status: int, message: str) -> None:
+        if not 400 <= status <= 599:
+            raise ValueError(f"HttpError needs a 4xx or 5xx status, got {status}")
+        super().__init__(message)
+        self.status = status
+
+
+class DaemonNotRunning(OrreryError):
+    """No daemon answers where a client looked for one."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class ApiError(OrreryError):
+    """The daemon answered a client's request with an error status."""
+
+    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
+        where = f" (field {field})" if field else ""
+        super().__init__(f"daemon answered {status}: {message}{where}")
+        self.status = status
+        self.message = message
+        self.field = field

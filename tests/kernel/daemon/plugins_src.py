@@ -4,7 +4,7 @@ from __future__ import annotations
 
 ROUTES = '''
 from pydantic import BaseModel, ConfigDict
-from orrery.sdk import HttpRequest, Plugin, PermissionDenied, hookimpl
+from orrery.sdk import HttpError, HttpRequest, HttpResponse, Plugin, PermissionDenied, hookimpl
 
 
 class Settings(BaseModel):
@@ -38,11 +38,19 @@ class Routes(Plugin):
         def weird(request):
             return object()
 
+        def missing(request):
+            raise HttpError(404, "no such widget: " + request.query.get("id", "?"))
+
+        def text(request):
+            return HttpResponse("a,b\\n1,2\\n", content_type="text/csv")
+
         ctx.http.route("GET", "/items/{id}", item)
         ctx.http.route("POST", "/echo", echo)
         ctx.http.route("GET", "/boom", boom)
         ctx.http.route("GET", "/denied", denied)
         ctx.http.route("GET", "/weird", weird)
+        ctx.http.route("GET", "/missing", missing)
+        ctx.http.route("GET", "/text", text)
         ctx.http.route("POST", "/", echo)
 '''
 

@@ -52,6 +52,21 @@ async def test_permission_denied_in_a_route_is_403(api: aiohttp.ClientSession) -
         assert "vault" in (await response.json())["error"]
 
 
+async def test_a_route_chooses_its_error_status_with_http_error(
+    api: aiohttp.ClientSession,
+) -> None:
+    async with api.get("/v1/plugins/routes/missing?id=w7") as response:
+        assert response.status == 404
+        assert (await response.json())["error"] == "no such widget: w7"
+
+
+async def test_a_route_can_answer_with_text(api: aiohttp.ClientSession) -> None:
+    async with api.get("/v1/plugins/routes/text") as response:
+        assert response.status == 200
+        assert response.content_type == "text/csv"
+        assert await response.text() == "a,b\n1,2\n"
+
+
 async def test_a_non_json_return_value_is_500(api: aiohttp.ClientSession) -> None:
     async with api.get("/v1/plugins/routes/weird") as response:
         assert response.status == 500

@@ -48,8 +48,12 @@ async def publish_event(request: web.Request) -> web.Response:
     except BusClosed as e:
         raise HttpError(503, "the daemon is shutting down; retry against the next one") from e
     # 202: the event is on every matching subscriber's queue (handled, for idle ones).
-    ack = {"id": event.id, "type": event.type, "source": event.source,
-           "time": format_time_ns(event.time_ns)}
+    ack = {
+        "id": event.id,
+        "type": event.type,
+        "source": event.source,
+        "time": format_time_ns(event.time_ns),
+    }
     return json_response(ack, status=202)
 
 
@@ -164,20 +168,46 @@ async def stream_ws(request: web.Request) -> web.StreamResponse:
 
 _TAG = "events"
 EVENT_ENDPOINTS = (
-    Endpoint("POST", "/v1/events", publish_event, "publishEvent",
-             "Publish one event on the bus", _TAG, response=EventAck, status=202,
-             body=PublishRequest, errors=(403, 503), action="events.publish",
-             description="Answered once every matching subscriber has the event queued."),
-    Endpoint("GET", "/v1/events/stream", stream_sse, "streamEvents",
-             "Stream events as Server-Sent Events", _TAG, response=str,
-             params=(_PATTERN, _LAST_ID_HEADER, _LAST_ID_QUERY), media_type="text/event-stream",
-             description="Each event is one SSE message: 'id' is the event id, 'data' the "
-             "CloudEvents JSON. Notices ('event: notice') report gaps and the end of the "
-             "stream. Resume with Last-Event-ID while the event is in the replay buffer."),
-    Endpoint("GET", "/v1/events/ws", stream_ws, "streamEventsWebSocket",
-             "Stream events over a WebSocket", _TAG, response=str,
-             params=(_PATTERN, _LAST_ID_HEADER, _LAST_ID_QUERY), errors=(400,),
-             media_type="websocket",
-             description="Upgrade to a WebSocket: one CloudEvents JSON text message per event; "
-             "messages with a 'notice' key report gaps and the end of the stream."),
+    Endpoint(
+        "POST",
+        "/v1/events",
+        publish_event,
+        "publishEvent",
+        "Publish one event on the bus",
+        _TAG,
+        response=EventAck,
+        status=202,
+        body=PublishRequest,
+        errors=(403, 503),
+        action="events.publish",
+        description="Answered once every matching subscriber has the event queued.",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/events/stream",
+        stream_sse,
+        "streamEvents",
+        "Stream events as Server-Sent Events",
+        _TAG,
+        response=str,
+        params=(_PATTERN, _LAST_ID_HEADER, _LAST_ID_QUERY),
+        media_type="text/event-stream",
+        description="Each event is one SSE message: 'id' is the event id, 'data' the "
+        "CloudEvents JSON. Notices ('event: notice') report gaps and the end of the "
+        "stream. Resume with Last-Event-ID while the event is in the replay buffer.",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/events/ws",
+        stream_ws,
+        "streamEventsWebSocket",
+        "Stream events over a WebSocket",
+        _TAG,
+        response=str,
+        params=(_PATTERN, _LAST_ID_HEADER, _LAST_ID_QUERY),
+        errors=(400,),
+        media_type="websocket",
+        description="Upgrade to a WebSocket: one CloudEvents JSON text message per event; "
+        "messages with a 'notice' key report gaps and the end of the stream.",
+    ),
 )

@@ -6,9 +6,9 @@ import contextlib
 import fcntl
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from orrery.sdk.client import DAEMON_FILE, DaemonAddress, read_daemon_file
 
 from .errors import DaemonLocked
 
@@ -23,7 +23,6 @@ __all__ = [
 ]
 
 LOCK_FILE = "daemon.lock"
-DAEMON_FILE = "daemon.json"
 
 
 class StateLock:
@@ -75,15 +74,6 @@ def _read_pid(fd: int) -> int | None:
         return None
 
 
-@dataclass(frozen=True)
-class DaemonAddress:
-    """Where a running daemon listens, as written to ``daemon.json``."""
-
-    url: str
-    pid: int
-    started_at: float
-
-
 def write_daemon_file(state_dir: Path, address: DaemonAddress) -> Path:
     """Write ``daemon.json`` atomically, so a client never reads half a file."""
     path = state_dir / DAEMON_FILE
@@ -92,15 +82,6 @@ def write_daemon_file(state_dir: Path, address: DaemonAddress) -> Path:
     tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def read_daemon_file(state_dir: Path) -> DaemonAddress | None:
-    """The address in ``daemon.json``, or None when there is no (readable) file."""
-    try:
-        data: Any = json.loads((state_dir / DAEMON_FILE).read_text(encoding="utf-8"))
-        return DaemonAddress(str(data["url"]), int(data["pid"]), float(data["started_at"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def remove_daemon_file(state_dir: Path) -> None:

@@ -16,7 +16,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 from orrery.kernel.plugins import Route, RouteTable
-from orrery.sdk import PermissionDenied
+from orrery.sdk import HttpError as PluginHttpError
+from orrery.sdk import HttpResponse, PermissionDenied
 
 from ._http import KERNEL, authorize, json_response, principal_of
 from .errors import HttpError
@@ -148,7 +149,9 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         raise HttpError(
             404,
             f"plugin {plugin!r} has no route {method} {path}; GET /v1/openapi.json lists the "
-            f"mounted routes" if known else f"no plugin named {plugin!r} serves routes here",
+            f"mounted routes"
+            if known
+            else f"no plugin named {plugin!r} serves routes here",
         )
     principal = principal_of(request)
     if method != "GET":
@@ -161,11 +164,20 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         raise  # bad JSON (400) or a too-large body (413) met by the plugin's request.json()
     except PermissionDenied as e:
         raise HttpError(403, str(e)) from e
+    except PluginHttpError as e:
+        raise HttpError(e.status, str(e)) from e
     except Exception as e:
         log.exception("plugin %s: route %s %s raised", plugin, method, route.path)
         raise HttpError(
             500, f"plugin {plugin!r} failed on {method} {path}; the daemon log has the details"
         ) from e
+    if isinstance(result, HttpResponse):
+        body = result.body.encode() if isinstance(result.body, str) else result.body
+        return web.Response(
+            body=body,
+            status=result.status,
+            headers={**result.headers, "Content-Type": result.content_type},
+        )
     if hasattr(result, "model_dump"):
         result = result.model_dump(mode="json")
     try:

@@ -57,8 +57,12 @@ def _error(status: int, schemas: _Schemas) -> dict[str, Any]:
 
 def _path_params(path: str) -> list[dict[str, Any]]:
     return [
-        {"name": name, "in": "path", "required": True,
-         "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "pattern": "^[^/]+$"},
+        }
         for name in _PARAM.findall(path)
     ]
 
@@ -78,8 +82,13 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
         if p.where == "path":
             continue
         params.append(
-            {"name": p.name, "in": p.where, "required": p.required,
-             "description": p.description, "schema": p.schema}
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.required,
+                "description": p.description,
+                "schema": p.schema,
+            }
         )
     if params:
         op["parameters"] = params
@@ -90,11 +99,19 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     if endpoint.media_type == "websocket":
         responses: dict[str, Any] = {"101": {"description": "Switching to the WebSocket protocol"}}
     elif endpoint.media_type == "text/event-stream":
-        responses = {"200": {"description": "An endless Server-Sent Events stream",
-                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+        responses = {
+            "200": {
+                "description": "An endless Server-Sent Events stream",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        }
     else:
-        responses = {str(endpoint.status): {"description": endpoint.summary,
-                                            "content": _json(schemas.ref(endpoint.response))}}
+        responses = {
+            str(endpoint.status): {
+                "description": endpoint.summary,
+                "content": _json(schemas.ref(endpoint.response)),
+            }
+        }
     if endpoint.params and any(p.name == "pattern" for p in endpoint.params):
         errors.add(422)
     if not endpoint.public:
@@ -135,8 +152,7 @@ def _regex(path: str) -> re.Pattern[str]:
 def shadowed(route: Route, endpoints: Iterable[Endpoint]) -> bool:
     """Whether a core endpoint answers ``route``'s method and mount path first."""
     return any(
-        e.method == route.method and _regex(e.path).fullmatch(route.mount_path)
-        for e in endpoints
+        e.method == route.method and _regex(e.path).fullmatch(route.mount_path) for e in endpoints
     )
 
 

@@ -135,9 +135,7 @@ class Daemon:
         host, port = runner.addresses[0][:2]
         shown = f"[{host}]" if ":" in str(host) else str(host)
         self.url = settings.url = f"http://{shown}:{port}"
-        write_daemon_file(
-            self.kernel.state_dir, DaemonAddress(self.url, os.getpid(), time.time())
-        )
+        write_daemon_file(self.kernel.state_dir, DaemonAddress(self.url, os.getpid(), time.time()))
 
     async def stop(self) -> None:
         """Drain: refuse new connections, finish in-flight requests (bounded by the grace

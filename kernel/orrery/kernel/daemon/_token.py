@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import stat
 from pathlib import Path
 
-from .errors import DaemonError
+from orrery.sdk.client import TOKEN_FILE, read_token
 
 __all__ = ["TOKEN_FILE", "load_or_create_token", "read_token"]
 
-TOKEN_FILE = "token"
 log = logging.getLogger("orrery.kernel.daemon")
 
 
@@ -29,24 +27,3 @@ def load_or_create_token(state_dir: Path) -> str:
         f.write(token + "\n")
     log.info("generated a new API token in %s", path)
     return token
-
-
-def read_token(state_dir: Path) -> str:
-    """Read the token, warning when the file is readable by others."""
-    path = state_dir / TOKEN_FILE
-    try:
-        mode = path.stat().st_mode
-        token = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError as e:
-        raise DaemonError(
-            f"no API token at {path}; start the daemon once (orrery daemon --state-dir "
-            f"{state_dir}) to create it, or pass --token"
-        ) from e
-    except OSError as e:
-        raise DaemonError(f"cannot read the API token {path}: {e}") from e
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        log.warning("%s is readable by other users; run 'chmod 600 %s'", path, path)
-    if not token:
-        raise DaemonError(f"the API token file {path} is empty; delete it and restart the daemon")
-    return token
-

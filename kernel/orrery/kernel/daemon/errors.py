@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orrery.kernel.errors import KernelError
+from orrery.sdk.errors import ApiError, DaemonNotRunning
 
 __all__ = ["ApiError", "DaemonError", "DaemonLocked", "DaemonNotRunning", "HttpError"]
 
@@ -27,14 +28,6 @@ class DaemonLocked(DaemonError):
         self.pid = pid
 
 
-class DaemonNotRunning(DaemonError):
-    """The CLI found no daemon to talk to."""
-
-    def __init__(self, message: str, *, url: str | None = None) -> None:
-        super().__init__(message)
-        self.url = url
-
-
 class HttpError(DaemonError):
     """Raised inside a request handler to answer with a JSON error.
 
@@ -54,14 +47,3 @@ class HttpError(DaemonError):
         self.message = message
         self.field = field
         self.headers = headers or {}
-
-
-class ApiError(DaemonError):
-    """The daemon answered a CLI request with an error status."""
-
-    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
-        where = f" (field {field})" if field else ""
-        super().__init__(f"daemon answered {status}: {message}{where}")
-        self.status = status
-        self.message = message
-        self.field = field
