@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-
 from orrery.kernel import Kernel
 from orrery.sdk import Event, hookspecs
 
@@ -128,13 +127,16 @@ def run() -> dict[str, float]:
         **growth,
     }
     print(f"save -> new code answering, {RELOADS} reloads (watchdog + debounce + swap)")
-    print(f"  ours   p50 {results['reload.p50_ms']:7.2f} ms   p95 {results['reload.p95_ms']:7.2f} ms")
+    print(
+        f"  ours   p50 {results['reload.p50_ms']:7.2f} ms   p95 {results['reload.p95_ms']:7.2f} ms"
+    )
     print(
         f"  floor  p50 {results['reload.floor_p50_ms']:7.2f} ms   "
         f"p95 {results['reload.floor_p95_ms']:7.2f} ms   (importlib + pluggy swap)"
     )
     print(
-        f"after {LEAK_RELOADS} more reloads: RSS {growth['reload.rss_growth_kb_per_1000']:+.0f} kB, "
+        f"after {LEAK_RELOADS} more saves: "
+        f"RSS {growth['reload.rss_growth_kb_per_1000']:+.0f} kB, "
         f"objects {growth['reload.objects_growth_per_1000']:+.0f}, "
         f"sys.modules {growth['reload.modules_growth']:+.0f}"
     )

@@ -86,7 +86,9 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = root / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     # addsitedir also runs the parent's .pth files (the editable install of orrery).
     parents = "; ".join(f"site.addsitedir({p!r})" for p in site.getsitepackages())

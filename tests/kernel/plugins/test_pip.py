@@ -56,7 +56,9 @@ def test_install_upgrade_and_uninstall_with_pip(plugin_env: Path, tmp_path: Path
     script.write_text(SCRIPT)
     result = subprocess.run(
         [str(plugin_env), str(script), str(EXAMPLE), str(second), str(tmp_path / "state")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from orrery.sdk import PluginError
 
 COUNTER = """
@@ -80,9 +79,7 @@ async def test_no_event_is_lost_or_doubled_across_100_reloads(
     assert published > 100
 
 
-async def test_requests_during_a_swap_are_answered_by_old_or_new(
-    make_kernel, write_plugin
-) -> None:
+async def test_requests_during_a_swap_are_answered_by_old_or_new(make_kernel, write_plugin) -> None:
     slow_start = "import asyncio\n        await asyncio.sleep(0.05)"
     path = write_plugin("counter.py", counter_source("1.0"))
     async with make_kernel() as k:

@@ -6,7 +6,6 @@ import asyncio
 import sys
 
 import pytest
-
 from orrery.sdk import Event
 
 ECHO = """

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from orrery.sdk import Event, NoResponders
 
 ANSWER = """
@@ -151,9 +150,17 @@ async def test_bytecode_caches_and_editor_files_are_ignored(
     async with watched_kernel() as k:
         watcher = k._watcher
         assert watcher is not None
-        assert watcher.entry_for(str(plugins_dir / "__pycache__" / "answer.cpython-311.pyc")) is None
+        assert (
+            watcher.entry_for(str(plugins_dir / "__pycache__" / "answer.cpython-311.pyc")) is None
+        )
         assert watcher.entry_for(str(plugins_dir / "answer.py~")) is None
         assert watcher.entry_for(str(plugins_dir / "_private.py")) is None
         assert watcher.entry_for(str(plugins_dir / "notes.txt")) is None
-        assert watcher.entry_for(str(plugins_dir / "answer.py")) == (plugins_dir / "answer.py").resolve()
-        assert watcher.entry_for(str(plugins_dir / "pkg" / "mod.py")) == (plugins_dir / "pkg").resolve()
+        assert (
+            watcher.entry_for(str(plugins_dir / "answer.py"))
+            == (plugins_dir / "answer.py").resolve()
+        )
+        assert (
+            watcher.entry_for(str(plugins_dir / "pkg" / "mod.py"))
+            == (plugins_dir / "pkg").resolve()
+        )

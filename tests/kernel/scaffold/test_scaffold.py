@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from orrery.kernel.scaffold import ScaffoldError, create_plugin_project
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "orrery-hello"
@@ -15,13 +14,28 @@ EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "orrery-hello"
 
 def _install_and_test(python: Path, project: Path) -> subprocess.CompletedProcess[str]:
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(project)],
-        check=True, capture_output=True, text=True, timeout=300,
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            str(project),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     return subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project / "tests")],
-        cwd=project, capture_output=True, text=True, timeout=300, env=env,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
 
 
@@ -34,13 +48,18 @@ def test_new_project_installs_and_passes_its_tests(plugin_env: Path, tmp_path: P
     assert "3 passed" in result.stdout
     listing = subprocess.run(
         [str(plugin_env), "-m", "orrery.kernel.cli", "plugins", "ls", "--json"],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert '"name": "weather-desk"' in listing.stdout
 
 
 @pytest.mark.slow
-def test_the_example_package_installs_and_passes_its_tests(plugin_env: Path, tmp_path: Path) -> None:
+def test_the_example_package_installs_and_passes_its_tests(
+    plugin_env: Path, tmp_path: Path
+) -> None:
     result = _install_and_test(plugin_env, EXAMPLE)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "3 passed" in result.stdout

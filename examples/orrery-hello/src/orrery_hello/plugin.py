@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, field_validator
-
 from orrery.sdk import Context, Event, HttpRequest, Plugin, ServiceKey, hookimpl
+from pydantic import BaseModel, field_validator
 
 
 class Settings(BaseModel):
@@ -56,7 +55,7 @@ class HelloPlugin(Plugin):
         async def on_greet(event: Event) -> dict[str, Any]:
             name = (event.data or {}).get("name")
             if not isinstance(name, str) or not name:
-                return {"error": "send {\"name\": \"...\"}"}
+                return {"error": 'send {"name": "..."}'}
             return await greeter.greet(name)
 
         async def stats(request: HttpRequest) -> dict[str, Any]:

@@ -277,7 +277,11 @@ class Lifecycle:
         assert rt.instance is not None
         try:
             answer = await self.call(
-                rt, rt.instance, "orrery_health", timeout=self.config.kernel.hook_timeout, ctx=rt.ctx
+                rt,
+                rt.instance,
+                "orrery_health",
+                timeout=self.config.kernel.hook_timeout,
+                ctx=rt.ctx,
             )
         except PluginError as e:
             return {"ok": False, "error": str(e)}
