@@ -25,8 +25,15 @@ _BOOT = (
 )
 # Shared libraries and devices a Python process needs once Landlock is on.
 _SYSTEM_READ = (
-    "/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib", "/etc/ld.so.cache",
-    "/dev/urandom", "/dev/random", "/dev/zero",
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/etc/ld.so.cache",
+    "/dev/urandom",
+    "/dev/random",
+    "/dev/zero",
 )
 _SYSTEM_WRITE = ("/dev/null", "/dev/full")
 _PR_SET_PDEATHSIG = 1
@@ -110,7 +117,17 @@ def worker_sys_path() -> list[str]:
 
 def _python_paths() -> list[str]:
     paths = sysconfig.get_paths()
-    out = [paths["stdlib"], paths["platstdlib"], sys.base_prefix, sys.base_exec_prefix]
+    # sys.prefix is the virtualenv (its pyvenv.cfg is read at interpreter start) and the
+    # executable's folder may be a venv's bin/: both must be visible even when they live
+    # under /tmp, which bubblewrap replaces with a private one.
+    out = [
+        paths["stdlib"],
+        paths["platstdlib"],
+        sys.base_prefix,
+        sys.base_exec_prefix,
+        sys.prefix,
+        os.path.dirname(os.path.abspath(sys.executable)),
+    ]
     return [p for p in dict.fromkeys(out) if p]
 
 
@@ -194,7 +211,16 @@ def _bwrap(
 ) -> list[str]:
     bwrap = shutil.which("bwrap") or "bwrap"
     cmd = [
-        bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        bwrap,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
     ]
     # The private /tmp hides host paths below it: bind back what the worker needs.
     for path in read:
@@ -204,8 +230,14 @@ def _bwrap(
         if os.path.exists(path) and not path.startswith("/dev/"):
             cmd += ["--bind", path, path]
     cmd += [
-        "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-        "--die-with-parent", "--new-session", "--chdir", scratch,
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--chdir",
+        scratch,
     ]
     if not net:
         cmd.append("--unshare-net")

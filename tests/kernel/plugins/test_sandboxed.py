@@ -184,3 +184,40 @@ async def test_a_crash_looping_plugin_ends_failed_and_the_kernel_serves_on(
         assert k.plugins["crashy"].state == "failed"
         assert "crash" in event.data["error"].lower() or "circuit" in event.data["error"].lower()
         assert (await k.bus.request("echo.ask", None))["version"] == "1.0"
+
+
+def test_a_sandboxed_plugin_works_from_a_virtualenv_under_tmp(
+    plugin_env, tmp_path, write_plugin
+) -> None:
+    # bubblewrap gives the worker a private /tmp; an interpreter or virtualenv that lives
+    # below /tmp (a CI checkout, a temporary venv) must still be visible to the worker.
+    import json
+    import subprocess
+
+    assert str(plugin_env).startswith("/tmp/")
+    folder = write_plugin("echo.py", echo()).parent
+    script = tmp_path / "drive.py"
+    script.write_text(
+        "import asyncio, json, sys\n"
+        "from orrery.kernel import Kernel\n"
+        "async def main():\n"
+        "    async with Kernel(plugins_dirs=[sys.argv[1]], state_dir=sys.argv[2],\n"
+        "                      entry_points=False, env={}, watch=False) as k:\n"
+        "        info = k.plugins['echo']\n"
+        "        answer = await k.bus.request('echo.ask', None)\n"
+        "        print(json.dumps({'state': str(info.state), 'error': info.error,\n"
+        "                          'count': answer['count']}))\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run(
+        [str(plugin_env), str(script), str(folder), str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "state": "active",
+        "error": None,
+        "count": 0,
+    }
