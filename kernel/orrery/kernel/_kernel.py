@@ -16,6 +16,7 @@ from orrery.sdk import Bus, Plugin, PluginError
 
 from ._choices import OperatorChoices
 from ._config import OrreryConfig, load_config
+from ._introspection import provide_introspection
 from .bus import MemoryBus
 from .errors import KernelError
 from .plugins import (
@@ -116,6 +117,7 @@ class Kernel:
                 choices=choices,
             )
             self._manager.prepare()
+            provide_introspection(self)
             await self._manager.start_all()
             if self.watch and self.plugins_dirs:
                 self._watcher = FolderWatcher(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from orrery.sdk import Plugin
+from orrery.sdk import HttpResponse, Plugin
 from orrery_metrics import METRICS, METRICS_EXPOSITION, MetricsPlugin, MetricsRegistry
 
 FAST = {"scrape_interval": 0.02, "evaluation_interval": 0.02, "retention": 60}
@@ -108,7 +108,10 @@ async def test_routes_are_mounted_and_answer(orrery_kernel: Any) -> None:
         routes = {(r.method, r.path): r.handler for r in k.kernel.routes.routes("metrics")}
         assert ("GET", "/metrics") in routes and ("PUT", "/dashboards/{name}") in routes
         k.service(METRICS).gauge("queue_depth").set(4)
-        assert "queue_depth 4.0" in await routes[("GET", "/metrics")](Request())
+        answer = await routes[("GET", "/metrics")](Request())
+        assert isinstance(answer, HttpResponse)
+        assert answer.content_type == "text/plain; version=0.0.4; charset=utf-8"
+        assert "queue_depth 4.0" in str(answer.body)
         widgets = [{"title": "Depth", "kind": "stat", "query": "queue_depth"}]
         put = Request("PUT", "/dashboards/ops", {"name": "ops"}, body={"widgets": widgets})
         await routes[("PUT", "/dashboards/{name}")](put)

@@ -9,13 +9,22 @@ plugin in the real kernel (orrery.sdk.testing) for the same paths end to end.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
-from orrery.sdk import Event, ServiceKey, new_event_id, subject_matches
+from orrery.sdk import (
+    Event,
+    HttpError,
+    HttpResponse,
+    ServiceKey,
+    ServiceNotFound,
+    new_event_id,
+    subject_matches,
+)
 from orrery_metrics import (
     METRICS,
     METRICS_ENGINE,
@@ -23,7 +32,6 @@ from orrery_metrics import (
     ManualClock,
     MetricsConfig,
     MetricsEngine,
-    MetricsError,
     MetricsPlugin,
     MetricsRegistry,
 )
@@ -59,11 +67,13 @@ class _Bus:
         *,
         key: str | None = None,
         headers: Mapping[str, str] | None = None,
+        source: str = "orrery://test/metrics",
     ) -> Event:
+        """Publish as the plugin under test, or (``source=``) as someone else."""
         event = Event(
             id=new_event_id(),
             type=topic,
-            source="orrery://test/metrics",
+            source=source,
             time_ns=0,
             subject=key,
             data=data,
@@ -100,7 +110,11 @@ class _Services:
         self.provided[key if isinstance(key, str) else key.name] = impl
 
     def get(self, key: ServiceKey[Any] | str) -> Any:
-        return self.provided[key if isinstance(key, str) else key.name]
+        name = key if isinstance(key, str) else key.name
+        try:
+            return self.provided[name]
+        except KeyError:
+            raise ServiceNotFound(name) from None
 
 
 @dataclass
@@ -196,6 +210,7 @@ async def test_start_provides_the_registry_and_routes(started: Started) -> None:
     assert METRICS == ServiceKey("metrics")
     assert set(ctx.http.routes) == {
         ("GET", "/metrics"),
+        ("GET", "/metrics/{name}"),
         ("GET", "/export"),
         ("GET", "/series"),
         ("GET", "/series/aggregate"),
@@ -206,15 +221,19 @@ async def test_start_provides_the_registry_and_routes(started: Started) -> None:
         ("PUT", "/dashboards/{name}"),
         ("DELETE", "/dashboards/{name}"),
     }
-    # Only kernel topics: the bus pays nothing for other traffic.
-    assert [s.pattern for s in ctx.bus.subscriptions] == ["orrery.>"]
+    # One synchronous subscription counts everything (events per prefix, kernel events).
+    assert [s.pattern for s in ctx.bus.subscriptions] == [">"]
 
 
 async def test_other_plugins_metrics_show_up_on_the_prometheus_route(started: Started) -> None:
     _, ctx = started
     registry = ctx.services.get(METRICS)
     registry.counter("jobs_total", "Jobs", ("queue",)).labels("default").inc(4)
-    text = await ctx.get("/metrics")
+    answer = await ctx.get("/metrics")
+    assert isinstance(answer, HttpResponse)
+    assert answer.content_type == "text/plain; version=0.0.4; charset=utf-8"
+    assert isinstance(answer.body, bytes)
+    text = answer.body.decode()
     values = {
         (s.name, tuple(s.labels.values())): s.value
         for family in text_string_to_metric_families(text)
@@ -242,12 +261,13 @@ async def test_alerts_are_published_once_and_resolved(started: Started, clock: M
 
 async def test_kernel_events_become_metrics(started: Started) -> None:
     _, ctx = started
-    await ctx.bus.publish("orrery.plugin.starting", {"name": "scheduler"})
-    await ctx.bus.publish("orrery.plugin.active", {"name": "scheduler", "state": "active"})
+    kernel = functools.partial(ctx.bus.publish, source="orrery://test/kernel")
+    await kernel("orrery.plugin.starting", {"name": "scheduler"})
+    await kernel("orrery.plugin.active", {"name": "scheduler", "state": "active"})
     # A reload is announced with the state the plugin is in afterwards.
-    await ctx.bus.publish("orrery.plugin.reloaded", {"name": "scheduler", "state": "active"})
-    await ctx.bus.publish("orrery.http.request", {"duration_s": 0.02, "route": "/v1/plugins"})
-    await ctx.bus.publish("orders.created", {"id": 1})  # not a kernel topic: not seen
+    await kernel("orrery.plugin.reloaded", {"name": "scheduler", "state": "active"})
+    await kernel("orrery.http.request", {"duration_s": 0.02, "route": "/v1/plugins"})
+    await kernel("orders.created", {"id": 1})  # not a kernel topic: prefix only
     registry: MetricsRegistry = ctx.services.get(METRICS)
     events = registry.get("orrery_events_total")
     assert events is not None
@@ -273,6 +293,14 @@ async def test_kernel_events_become_metrics(started: Started) -> None:
     durations = registry.get("orrery_event_duration_seconds")
     assert durations is not None
     assert durations.labels("orrery.http.request").stats().max == 0.02
+    reloads = registry.get("orrery_plugin_reloads_total")
+    assert reloads is not None and reloads.labels("scheduler").value == 1
+    by_prefix = registry.get("orrery_bus_events_total")
+    assert by_prefix is not None
+    assert {values: child.value for values, child in by_prefix.children()} == {
+        ("orrery",): 4,
+        ("orders",): 1,
+    }
 
 
 async def test_series_and_export_routes(started: Started, clock: ManualClock) -> None:
@@ -289,7 +317,10 @@ async def test_series_and_export_routes(started: Started, clock: ManualClock) ->
     assert aggregate["series"][0]["max"] == 24 and aggregate["series"][0]["count"] == 5
     forecast = await ctx.get("/forecast", selector="temperature", threshold="30", horizon="60")
     assert forecast["series"][0]["eta_seconds"] == pytest.approx(360, rel=0.2)
-    assert "temperature" in await ctx.get("/export", format="csv")
+    csv = await ctx.get("/export", format="csv")
+    assert csv.content_type.startswith("text/csv") and "temperature" in csv.body
+    prometheus = await ctx.get("/export", format="prometheus")
+    assert prometheus.content_type.startswith("text/plain; version=0.0.4")
     assert any(m["name"] == "temperature" for m in (await ctx.get("/export"))["metrics"])
 
 
@@ -386,7 +417,58 @@ async def test_dashboards_through_the_routes(started: Started) -> None:
 
 async def test_bad_query_parameters_are_explained(started: Started) -> None:
     _, ctx = started
-    with pytest.raises(MetricsError, match="not a number"):
+    with pytest.raises(HttpError, match="not a number") as bad_number:
         await ctx.get("/series", start="yesterday")
-    with pytest.raises(MetricsError, match="unknown export format"):
+    with pytest.raises(HttpError, match="unknown export format") as bad_format:
         await ctx.get("/export", format="xml")
+    with pytest.raises(HttpError, match="invalid selector") as bad_selector:
+        await ctx.get("/series", selector="up{")
+    with pytest.raises(HttpError, match="widgets") as bad_body:
+        await ctx.call("PUT", "/dashboards/{name}", {"widgets": [{"kind": "pie"}]}, name="x")
+    assert {e.value.status for e in (bad_number, bad_format, bad_selector, bad_body)} == {400}
+
+
+async def test_unknown_dashboards_and_metrics_are_404(started: Started) -> None:
+    _, ctx = started
+    for method in ("GET", "DELETE"):
+        with pytest.raises(HttpError, match="no dashboard named 'ghost'") as missing:
+            await ctx.call(method, "/dashboards/{name}", name="ghost")
+        assert missing.value.status == 404
+    with pytest.raises(HttpError, match="no metric named 'ghost'") as unknown:
+        await ctx.call("GET", "/metrics/{name}", name="ghost")
+    assert unknown.value.status == 404
+    ctx.services.get(METRICS).counter("jobs_total", "Jobs", ("queue",)).labels("a").inc(2)
+    shown = await ctx.call("GET", "/metrics/{name}", name="jobs_total")
+    assert shown["type"] == "counter"
+    assert shown["series"] == [{"labels": {"queue": "a"}, "value": 2}]
+
+
+async def test_own_events_are_not_counted(started: Started) -> None:
+    # Alerts the plugin publishes must not feed the counters an alert could watch.
+    plugin, ctx = started
+    ctx.services.get(METRICS).gauge("queue_depth").set(50)
+    await plugin.evaluate_once(ctx, 0.0)
+    await plugin.evaluate_once(ctx, 3600.0)  # "Deep" fires
+    assert [e.topic for e in ctx.bus.published] == ["alert.firing"]
+    counted = ctx.services.get(METRICS).get("orrery_bus_events_total")
+    assert counted is None or not counted.children()
+
+
+async def test_a_failing_count_never_raises_into_the_bus(
+    started: Started, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A raising ">" handler would have the event dead-lettered to
+    # orrery.deadletter.<topic>, which ">" sees again, and so on: it logs once instead.
+    _, ctx = started
+    (sub,) = ctx.bus.subscriptions
+    instruments = sub.handler.__self__  # type: ignore[attr-defined]
+
+    class Broken:
+        def labels(self, *values: str) -> Any:
+            raise RuntimeError("broken counter")
+
+    instruments.events = Broken()
+    for _ in range(3):
+        await ctx.bus.publish("orrery.plugin.active", {"name": "p"}, source="orrery://t/k")
+    assert instruments.failures == 3
+    assert len([r for r in caplog.records if "counting event" in r.getMessage()]) == 1

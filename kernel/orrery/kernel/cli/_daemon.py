@@ -48,6 +48,13 @@ def daemon_command(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every HTTP request.")
     ] = False,
+    metrics_open: Annotated[
+        bool,
+        typer.Option(
+            "--metrics-open/--no-metrics-open",
+            help="Serve GET /metrics without a token (for scrapers that cannot send one).",
+        ),
+    ] = False,
 ) -> None:
     """Run the kernel behind the HTTP API until SIGTERM or Ctrl-C."""
     if log_format not in ("text", "json"):
@@ -67,6 +74,7 @@ def daemon_command(
         max_body_size=max_body_size,
         replay_size=replay_size,
         access_log=access_log,
+        metrics_open=metrics_open,
     )
     asyncio.run(serve(daemon))
 

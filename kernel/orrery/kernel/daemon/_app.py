@@ -2,31 +2,55 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from aiohttp import web
+from orrery.kernel._introspection import provide_introspection
 from orrery.kernel._kernel import Kernel
 
 from ._api_events import EVENT_ENDPOINTS
+from ._api_metrics import METRICS_ENDPOINT, METRICS_PATH
 from ._api_plugins import PLUGIN_ENDPOINTS
 from ._api_system import ENDPOINTS, SYSTEM_ENDPOINTS, init_system
 from ._endpoints import Endpoint
-from ._http import KERNEL, SETTINGS, DaemonSettings, api_middleware
+from ._http import KERNEL, PUBLIC_PATHS, SETTINGS, DaemonSettings, api_middleware
 from ._mount import mount_plugin_routes
 from ._streams import HUB, StreamHub
 
 __all__ = ["API_ENDPOINTS", "build_app"]
 
 #: Every core operation, in registration order (specific paths before parameterised ones).
-API_ENDPOINTS: tuple[Endpoint, ...] = (*SYSTEM_ENDPOINTS, *EVENT_ENDPOINTS, *PLUGIN_ENDPOINTS)
+API_ENDPOINTS: tuple[Endpoint, ...] = (
+    *SYSTEM_ENDPOINTS,
+    METRICS_ENDPOINT,
+    *EVENT_ENDPOINTS,
+    *PLUGIN_ENDPOINTS,
+)
+
+
+def _endpoints(settings: DaemonSettings) -> tuple[Endpoint, ...]:
+    """The table as this daemon serves it: ``--metrics-open`` makes the scrape public."""
+    if not settings.metrics_open:
+        return API_ENDPOINTS
+    return tuple(
+        dataclasses.replace(e, public=True) if e is METRICS_ENDPOINT else e for e in API_ENDPOINTS
+    )
 
 
 def build_app(kernel: Kernel, settings: DaemonSettings) -> web.Application:
     """The HTTP API over a started ``kernel``."""
+    endpoints = _endpoints(settings)
+    public = PUBLIC_PATHS | {METRICS_PATH} if settings.metrics_open else PUBLIC_PATHS
+    # The kernel's introspection service (shared with the metrics plugin) gets the
+    # per-route HTTP statistics; registered here if the kernel has not done so itself.
+    stats = provide_introspection(kernel).http
     app = web.Application(
-        middlewares=[api_middleware(settings.token)], client_max_size=settings.max_body_size
+        middlewares=[api_middleware(settings.token, public_paths=public, stats=stats)],
+        client_max_size=settings.max_body_size,
     )
     app[KERNEL] = kernel
     app[SETTINGS] = settings
-    app[ENDPOINTS] = API_ENDPOINTS
+    app[ENDPOINTS] = endpoints
     init_system(app)
     hub = StreamHub(
         kernel.bus, replay_size=settings.replay_size, stream_queue=settings.stream_queue
@@ -43,7 +67,7 @@ def build_app(kernel: Kernel, settings: DaemonSettings) -> web.Application:
 
     app.on_startup.append(start_streams)
     app.on_shutdown.append(stop_streams)
-    for endpoint in API_ENDPOINTS:
+    for endpoint in endpoints:
         endpoint.register(app.router)
     mount_plugin_routes(app, kernel.routes)
     return app

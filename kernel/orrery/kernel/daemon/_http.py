@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
+from orrery.kernel._introspection import UNMATCHED_ROUTE, HttpStats
 from orrery.kernel._kernel import Kernel
 from pydantic import BaseModel, ValidationError
 
@@ -20,6 +22,7 @@ from .errors import HttpError
 __all__ = [
     "KERNEL",
     "PUBLIC_PATHS",
+    "ROUTE_TEMPLATE",
     "SETTINGS",
     "DaemonSettings",
     "api_middleware",
@@ -28,6 +31,7 @@ __all__ = [
     "json_response",
     "parse_body",
     "principal_of",
+    "route_template",
     "validation_field",
 ]
 
@@ -39,6 +43,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPERATOR = "operator"
 #: Liveness and readiness answer without a token so probes need no secret.
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/ready"})
+#: Request key under which plugin dispatch leaves the matched route's template, so the
+#: HTTP statistics name ``/v1/plugins/x/tasks/{id}`` rather than the catch-all route.
+ROUTE_TEMPLATE = web.RequestKey("orrery_route_template", str)
 
 
 @dataclass
@@ -53,6 +60,8 @@ class DaemonSettings:
     stream_queue: int = 1_000
     keepalive: float = 15.0
     sandbox_layers: list[dict[str, Any]] | None = None
+    #: Serve ``GET /metrics`` without a token (for scrapers that cannot send one).
+    metrics_open: bool = False
 
 
 KERNEL = web.AppKey("kernel", Kernel)
@@ -144,44 +153,81 @@ def _unauthorized(message: str) -> web.Response:
     return error_response(401, message, headers={"WWW-Authenticate": 'Bearer realm="orrery"'})
 
 
-def api_middleware(token: str) -> Any:
-    """Authenticate the bearer token, then map every failure to a JSON error.
+def route_template(request: web.Request) -> str:
+    """The template of the route that served ``request`` (never the raw path, whose
+    values would make the statistics grow without bound)."""
+    template: str | None = request.get(ROUTE_TEMPLATE)
+    if template is not None:
+        return template
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED_ROUTE
 
-    One middleware rather than two: each costs a coroutine hop per request, and the API
-    benchmark counts them.
+
+def api_middleware(
+    token: str,
+    *,
+    public_paths: Collection[str] = PUBLIC_PATHS,
+    stats: HttpStats | None = None,
+) -> Any:
+    """Authenticate the bearer token, map every failure to a JSON error, and record
+    each answer's route, status and duration into ``stats``.
+
+    One middleware rather than three: each costs a coroutine hop per request, and the
+    API benchmark counts them.
     """
     expected = token.encode()
+    clock = time.perf_counter
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in PUBLIC_PATHS:
-            offered = request.headers.get("Authorization")
-            if offered is None:
-                return _unauthorized(
-                    "missing bearer token: send 'Authorization: Bearer <token>'; "
-                    "'orrery token' prints it"
-                )
-            scheme, _, credential = offered.partition(" ")
-            if scheme.lower() != "bearer" or not _same(expected, credential.strip()):
-                return _unauthorized("invalid bearer token; 'orrery token' prints the valid one")
-        try:
-            return await handler(request)
-        except HttpError as e:
-            return error_response(e.status, e.message, field=e.field, headers=e.headers)
-        except web.HTTPException as e:
-            if e.status < 400:
+        began = clock()
+        response: web.StreamResponse | None = None
+        if request.path not in public_paths:
+            response = _check_token(request, expected)
+        if response is None:
+            try:
+                response = await handler(request)
+            except HttpError as e:
+                response = error_response(e.status, e.message, field=e.field, headers=e.headers)
+            except web.HTTPException as e:
+                if e.status < 400:
+                    if stats is not None:
+                        stats.record(
+                            request.method, route_template(request), e.status, clock() - began
+                        )
+                    raise
+                response = error_response(e.status, _http_message(e), headers=_kept_headers(e))
+            except asyncio.CancelledError:
+                # Not recorded: the client went away (or the daemon is draining), so
+                # there is no answer whose status and duration would mean anything.
                 raise
-            return error_response(e.status, _http_message(e), headers=_kept_headers(e))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # The traceback goes to the log, never into the answer.
-            log.exception("%s %s failed", request.method, request.path)
-            return error_response(
-                500, "internal error while handling the request; the daemon log has the details"
+            except Exception:
+                # The traceback goes to the log, never into the answer.
+                log.exception("%s %s failed", request.method, request.path)
+                response = error_response(
+                    500, "internal error while handling the request; the daemon log has the details"
+                )
+        assert response is not None  # every branch above answers or raises
+        if stats is not None:
+            stats.record(
+                request.method, route_template(request), response.status, clock() - began
             )
+        return response
 
     return middleware
+
+
+def _check_token(request: web.Request, expected: bytes) -> web.Response | None:
+    """None when the request carries the right bearer token, else the 401 answer."""
+    offered = request.headers.get("Authorization")
+    if offered is None:
+        return _unauthorized(
+            "missing bearer token: send 'Authorization: Bearer <token>'; 'orrery token' prints it"
+        )
+    scheme, _, credential = offered.partition(" ")
+    if scheme.lower() != "bearer" or not _same(expected, credential.strip()):
+        return _unauthorized("invalid bearer token; 'orrery token' prints the valid one")
+    return None
 
 
 def _same(expected: bytes, offered: str) -> bool:

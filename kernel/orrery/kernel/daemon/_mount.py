@@ -19,7 +19,7 @@ from orrery.kernel.plugins import Route, RouteTable
 from orrery.sdk import HttpError as PluginHttpError
 from orrery.sdk import HttpResponse, PermissionDenied
 
-from ._http import KERNEL, authorize, json_response, principal_of
+from ._http import KERNEL, ROUTE_TEMPLATE, authorize, json_response, principal_of
 from .errors import HttpError
 
 __all__ = ["PluginRequest", "PluginRouter", "compile_path", "mount_plugin_routes"]
@@ -153,6 +153,7 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
             if known
             else f"no plugin named {plugin!r} serves routes here",
         )
+    request[ROUTE_TEMPLATE] = route.mount_path
     principal = principal_of(request)
     if method != "GET":
         await authorize(request, f"http.{method.lower()}", f"{plugin}{path}")

@@ -105,6 +105,14 @@ def _operation(endpoint: Endpoint, schemas: _Schemas) -> dict[str, Any]:
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             }
         }
+    elif endpoint.media_type != "application/json":
+        # Text answers (the Prometheus exposition): documented as a string of that type.
+        responses = {
+            str(endpoint.status): {
+                "description": endpoint.summary,
+                "content": {endpoint.media_type: {"schema": {"type": "string"}}},
+            }
+        }
     else:
         responses = {
             str(endpoint.status): {
@@ -132,7 +140,11 @@ def _plugin_operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
         "summary": f"Route of plugin {route.plugin}",
         "tags": [f"plugin:{route.plugin}"],
         "responses": {
-            "200": {"description": "Whatever the plugin returns, as JSON", "content": _json({})},
+            "200": {
+                "description": "Whatever the plugin returns: JSON, or text and bytes of the "
+                "content type it names (orrery.sdk.HttpResponse)",
+                "content": {**_json({}), "*/*": {"schema": {}}},
+            },
             **{str(s): _error(s, schemas) for s in (400, 401, 403, 404, 413, 500)},
         },
     }

@@ -58,6 +58,7 @@ class Daemon:
         grace_period: float = 10.0,
         replay_size: int = 10_000,
         access_log: bool = False,
+        metrics_open: bool = False,
     ) -> None:
         self.kernel = kernel
         self.host = host
@@ -66,6 +67,7 @@ class Daemon:
         self.grace_period = grace_period
         self.replay_size = replay_size
         self.access_log = access_log
+        self.metrics_open = metrics_open
         self.url = ""
         self.settings: DaemonSettings | None = None
         self._lock = StateLock(kernel.state_dir)
@@ -95,6 +97,7 @@ class Daemon:
                 grace_period=self.grace_period,
                 replay_size=self.replay_size,
                 sandbox_layers=layers,
+                metrics_open=self.metrics_open,
             )
             await self._listen(self.settings)
         except BaseException:

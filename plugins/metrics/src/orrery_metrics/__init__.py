@@ -24,12 +24,15 @@ from ._export import (
     export_csv,
     export_json,
     export_series_csv,
+    metric_json,
     prometheus_exposition,
     prometheus_text,
 )
 from ._family import DEFAULT_BUCKETS, Counter, Gauge, Histogram, Metric, Summary
 from ._forecast import HoltForecaster
-from ._instrument import KERNEL_PATTERN, KernelInstruments
+from ._http import CSV_CONTENT_TYPE, EXPORT_FORMATS
+from ._instrument import BUS_PATTERN, KERNEL_PATTERN, KernelInstruments
+from ._kernel_stats import KERNEL_SERVICE, KernelSampler
 from ._plugin import METRICS, METRICS_ENGINE, METRICS_EXPOSITION, MetricsPlugin
 from ._registry import MetricsRegistry
 from ._rules import AlertRule, AnomalySpec
@@ -57,11 +60,15 @@ __all__ = [
     "render_dashboard",
     "render_rich",
     "sparkline",
+    "BUS_PATTERN",
+    "CSV_CONTENT_TYPE",
     "DEFAULT_BUCKETS",
     "DEFAULT_TIERS",
+    "EXPORT_FORMATS",
     "FIRING_TOPIC",
     "FOLD_AT",
     "KERNEL_PATTERN",
+    "KERNEL_SERVICE",
     "METRICS",
     "METRICS_ENGINE",
     "METRICS_EXPOSITION",
@@ -91,6 +98,7 @@ __all__ = [
     "InvalidMetricName",
     "InvalidSelector",
     "KernelInstruments",
+    "KernelSampler",
     "ManualClock",
     "MADDetector",
     "Matcher",
@@ -117,6 +125,7 @@ __all__ = [
     "export_json",
     "export_series_csv",
     "make_detector",
+    "metric_json",
     "prometheus_exposition",
     "prometheus_text",
 ]

@@ -203,6 +203,32 @@ class HistogramChild(_Child):
             self._fold()
             return Stats.of(self._sketch, quantiles)
 
+    def add_buckets(self, counts: Sequence[int], total: float, top: float | None = None) -> None:
+        """Add observations known only as per-bucket counts (not cumulative).
+
+        ``counts`` has one entry per bound plus one for ``+Inf``; ``total`` is their sum
+        and ``top`` the largest (the ``+Inf`` bucket's stand-in). Buckets, count and sum
+        come out exact; percentiles (and min/max) take each bucket's upper bound, so
+        they are as coarse as the buckets.
+        """
+        if len(counts) != len(self.bounds) + 1:
+            raise ValueError(
+                f"expected {len(self.bounds) + 1} bucket counts (one per bound and +Inf), "
+                f"got {len(counts)}"
+            )
+        if any(c < 0 for c in counts):
+            raise ValueError(f"bucket counts cannot be negative: {list(counts)}")
+        edge = self.bounds[-1] if self.bounds else 0.0
+        overflow = max(edge, top) if top is not None and math.isfinite(top) else edge
+        values = [*self.bounds, overflow]
+        with self._lock:
+            self._fold()
+            running = 0
+            for i in range(len(self.bounds)):
+                running += counts[i]
+                self._counts[i] += running
+            self._sketch.add_weighted(list(zip(values, counts, strict=True)), total)
+
     def buckets(self) -> list[tuple[float, int]]:
         """Cumulative ``(upper_bound, count)`` pairs, ending with ``(inf, total)``."""
         return self.cumulative()[0]

@@ -146,6 +146,9 @@ class DashboardBook:
             self._dashboards[dashboard.name] = dashboard
         return failed
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._dashboards
+
     def names(self) -> list[str]:
         """Names, sorted."""
         return sorted(self._dashboards)

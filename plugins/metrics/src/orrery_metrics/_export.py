@@ -15,7 +15,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     SummaryMetricFamily,
 )
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
@@ -32,12 +32,14 @@ __all__ = [
     "export_csv",
     "export_json",
     "export_series_csv",
+    "metric_json",
     "prometheus_exposition",
     "prometheus_text",
 ]
 
-#: Content type of `prometheus_text` output.
-PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+#: Content type of `prometheus_text` output: the classic text format 0.0.4, which
+#: ``generate_latest`` writes and every Prometheus version accepts.
+PROMETHEUS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 
 def _le(bound: float) -> str:
@@ -136,20 +138,20 @@ def export_json(registry: MetricsRegistry) -> dict[str, Any]:
     ``{"metrics": [{"name", "type", "help", "labels", "series": [{"labels": {...},
     "value"}|{"labels", "count", "sum", "min", "max", "avg", "p50", ...}]}]}``
     """
+    return {"metrics": [metric_json(metric) for metric in registry]}
+
+
+def metric_json(metric: Metric[Any]) -> dict[str, Any]:
+    """One metric of `export_json`: declaration and every series' current data."""
     return {
-        "metrics": [
-            {
-                "name": metric.name,
-                "type": metric.kind,
-                "help": metric.help,
-                "labels": list(metric.labelnames),
-                "series": [
-                    {"labels": metric.labels_dict(values), **child_data(child)}
-                    for values, child in metric.children()
-                ],
-            }
-            for metric in registry
-        ]
+        "name": metric.name,
+        "type": metric.kind,
+        "help": metric.help,
+        "labels": list(metric.labelnames),
+        "series": [
+            {"labels": metric.labels_dict(values), **child_data(child)}
+            for values, child in metric.children()
+        ],
     }
 
 

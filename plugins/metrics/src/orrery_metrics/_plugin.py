@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
-from orrery.sdk import Context, Plugin, ServiceKey, hookimpl
+from orrery.sdk import Context, Plugin, ServiceKey, ServiceNotFound, hookimpl
 
 from ._alerts import AlertNotice
 from ._clock import Clock
@@ -17,7 +17,8 @@ from ._dashboards import DashboardBook
 from ._engine import MetricsEngine
 from ._export import Exposition, prometheus_exposition
 from ._http import MetricsRoutes
-from ._instrument import KERNEL_PATTERN, KernelInstruments
+from ._instrument import BUS_PATTERN, KernelInstruments
+from ._kernel_stats import KERNEL_SERVICE, KernelSampler
 from ._registry import MetricsRegistry
 
 __all__ = ["METRICS", "METRICS_ENGINE", "METRICS_EXPOSITION", "MetricsPlugin"]
@@ -35,7 +36,7 @@ class MetricsPlugin(Plugin):
     """Metrics service, time series, alerts, anomaly detection and forecasts."""
 
     name = "metrics"
-    permissions = ("bus.publish:alert.>", "bus.subscribe:orrery.>")
+    permissions = ("bus.publish:alert.>", "bus.subscribe:>")
     Config = MetricsConfig
 
     def __init__(self, clock: Clock = time.time) -> None:
@@ -44,6 +45,7 @@ class MetricsPlugin(Plugin):
         self._restored: dict[str, Any] | None = None
         self._stop: asyncio.Event | None = None
         self._loop: Awaitable[None] | None = None
+        self._sampler: KernelSampler | None = None
 
     @staticmethod
     def _config(ctx: Context) -> MetricsConfig:
@@ -73,16 +75,20 @@ class MetricsPlugin(Plugin):
         if self._restored is not None:
             self._restore(ctx, engine, self._restored)
             self._restored = None
+        exposition = self._exposition(ctx, engine)
         ctx.services.provide(METRICS, engine.registry)
         ctx.services.provide(METRICS_ENGINE, engine)
-        ctx.services.provide(METRICS_EXPOSITION, prometheus_exposition(engine.registry))
+        ctx.services.provide(METRICS_EXPOSITION, exposition)
         dashboards = DashboardBook(ctx.store, engine.config.dashboards)
         unreadable = await dashboards.load()
         if unreadable:
             ctx.log.warning("saved dashboards not valid, ignored: %s", ", ".join(unreadable))
-        MetricsRoutes(engine, dashboards).mount(ctx.http)
+        MetricsRoutes(engine, dashboards, exposition).mount(ctx.http)
         if engine.config.instrument_kernel:
-            ctx.bus.subscribe(KERNEL_PATTERN, KernelInstruments(engine.registry).handle)
+            self._sampler = KernelSampler(engine.registry)
+            # Synchronous on purpose: the bus calls an idle sync handler in place.
+            instruments = KernelInstruments(engine.registry, own_source=f"/{ctx.name}")
+            ctx.bus.subscribe(BUS_PATTERN, instruments.handle)
         self._stop = asyncio.Event()
         self._loop = ctx.spawn(self._evaluate_forever(ctx, self._stop), name="metrics-evaluation")
 
@@ -96,6 +102,7 @@ class MetricsPlugin(Plugin):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
         self._stop = self._loop = None
+        self._sampler = None
 
     @hookimpl
     async def orrery_snapshot(self, ctx: Context) -> dict[str, Any]:
@@ -109,11 +116,46 @@ class MetricsPlugin(Plugin):
             return {"ok": False, "reason": "not started"}
         return self.engine.health()
 
+    def _exposition(self, ctx: Context, engine: MetricsEngine) -> Exposition:
+        """The scrape service: fresh kernel figures first, then the exposition."""
+        expose = prometheus_exposition(engine.registry)
+
+        def scrape() -> tuple[str, bytes]:
+            self.sample_kernel(ctx)
+            return expose()
+
+        return scrape
+
+    def sample_kernel(self, ctx: Context) -> bool:
+        """Pull the kernel's snapshot (service ``orrery.kernel``) into the kernel metrics.
+
+        Returns whether there was one: without the service (or with instrumentation
+        off) the plugin just has no kernel metrics. Never raises: a scrape or an
+        evaluation must not fail because the kernel's figures could not be read.
+        """
+        if self._sampler is None:
+            return False
+        try:
+            snapshot = ctx.services.get(KERNEL_SERVICE).snapshot()
+        except ServiceNotFound:
+            return False
+        except Exception:
+            ctx.log.exception("reading the kernel's figures (service orrery.kernel) failed")
+            return False
+        try:
+            self._sampler.sample(snapshot)
+        except Exception:
+            ctx.log.exception("turning the kernel's figures into metrics failed")
+            return False
+        return True
+
     async def evaluate_once(
         self, ctx: Context, now: float | None = None, *, force: bool = True
     ) -> list[AlertNotice]:
-        """Scrape and evaluate now (or only what is due), then publish alert notices."""
+        """Sample the kernel, scrape and evaluate now (or only what is due), then
+        publish alert notices."""
         assert self.engine is not None, "the plugin is not started"
+        self.sample_kernel(ctx)
         notices = self.engine.tick(now, force=force)
         for notice in notices:
             await ctx.bus.publish(notice.topic, notice.data, key=notice.fingerprint)

@@ -105,6 +105,29 @@ class QuantileSketch:
         if values[-1] > self.max:
             self.max = values[-1]
 
+    def add_weighted(self, pairs: Sequence[tuple[float, int]], total: float) -> None:
+        """Add ``count`` copies of each ``value`` (positive, ascending), summing to ``total``.
+
+        For distributions known only as bucket counts: the sum stays exact, the
+        percentiles are as good as the representative values.
+        """
+        weights: Counter[int] = Counter()
+        n, tiny = 0, self._min_possible
+        for value, count in pairs:
+            if count <= 0:
+                continue
+            n += count
+            if value <= tiny:
+                self.zero_count += count
+            else:
+                weights[math.ceil(math.log(value, 2) * self._multiplier)] += count
+            self.min = min(self.min, value)
+            self.max = max(self.max, value)
+        if weights:
+            _add_counts(self._positive, weights)
+        self.count += n
+        self.sum += total
+
     def merge(self, other: QuantileSketch) -> None:
         """Fold ``other`` into this sketch; both must share the relative accuracy."""
         if other.relative_accuracy != self.relative_accuracy:

@@ -97,16 +97,20 @@ def live_dashboard(
     *,
     console: Console | None = None,
     refreshes: int | None = None,
+    interval: float | None = None,
 ) -> None:
-    """Draw ``fetch()`` and redraw it at the dashboard's refresh interval.
+    """Draw ``fetch()`` and redraw it every ``interval`` seconds (default: the
+    dashboard's own ``refresh``).
 
-    Runs until interrupted, or for ``refreshes`` draws in all.
+    Runs until interrupted (Ctrl-C raises KeyboardInterrupt out of the wait), or for
+    ``refreshes`` draws in all.
     """
     rendered = fetch()
     drawn = 1
     with Live(render_rich(rendered), console=console, auto_refresh=False) as live:
         while refreshes is None or drawn < refreshes:
-            time.sleep(float(rendered.get("refresh", 15.0)))
+            # A refresh pace for a human watching, not synchronisation.
+            time.sleep(interval if interval is not None else float(rendered.get("refresh", 15.0)))
             rendered = fetch()
             live.update(render_rich(rendered), refresh=True)
             drawn += 1
