@@ -47,11 +47,23 @@ class KernelSection(_Section):
 
 
 class BusConfig(_Section):
+    """``[bus]``: the backend and its delivery settings."""
+
+    #: "memory" (one process; durable subscriptions in the storage journal) or "nats".
     backend: Literal["memory", "nats"] = "memory"
+    #: NATS server(s), comma-separated: nats://[user:password@]host:port.
     url: str = "nats://127.0.0.1:4222"
     queue_size: int = Field(1024, ge=1)
     max_attempts: int = Field(3, ge=1)
     retry_backoff: float = Field(0.01, ge=0)
+    #: First subject token of every event on NATS; kernels sharing it share events.
+    prefix: str = Field("orrery", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+    #: JetStream stream of durable subscriptions (default: <PREFIX>_DURABLE).
+    stream: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]+$")
+    #: Seconds a node may hold a durable event unacknowledged before another gets it.
+    ack_wait: float = Field(30.0, gt=0)
+    #: Seconds to wait for the NATS server at start.
+    connect_timeout: float = Field(5.0, gt=0)
 
 
 class StorageConfig(_Section):

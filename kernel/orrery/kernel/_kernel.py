@@ -17,7 +17,7 @@ from orrery.sdk import Bus, Plugin, PluginError
 from ._choices import OperatorChoices
 from ._config import OrreryConfig, load_config
 from ._introspection import provide_introspection
-from .bus import MemoryBus
+from .bus import MemoryBus, create_bus
 from .errors import KernelError
 from .plugins import (
     FolderWatcher,
@@ -95,13 +95,10 @@ class Kernel:
                 path=self.state_dir / "orrery.db",
                 dsn=self.config.storage.dsn,
             )
-            bus_config = self.config.bus
-            self._bus = MemoryBus(
-                node_id,
-                queue_size=bus_config.queue_size,
-                max_attempts=bus_config.max_attempts,
-                retry_backoff=bus_config.retry_backoff,
-            )
+            # Durable subscriptions of the memory bus live in the storage's journal;
+            # a NATS bus keeps them in JetStream. Either raises one clear error
+            # (StorageUnavailable / BusUnavailable) when its server is unreachable.
+            self._bus = create_bus(self.config.bus, node_id, self._storage)
             await self._bus.start()
             self._kernel_bus = self._bus.client(f"orrery://{node_id}/kernel")
             choices = OperatorChoices(self._storage.store(_KERNEL_NAMESPACE))

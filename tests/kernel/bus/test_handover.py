@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from orrery.kernel.bus import BusClient, MemoryBus  # noqa: TID251 - the ban is meant for orrery.sdk
 from orrery.sdk import Event
+
+MakeBus = Callable[..., MemoryBus]
 
 
 async def settle(rounds: int = 20) -> None:
@@ -80,6 +83,7 @@ async def test_staged_client_takes_over_queued_events(bus: MemoryBus) -> None:
         await publisher.publish("orders.created", i)
     await publisher.publish("jobs", 10)
     await publisher.publish("gone", 20)
+    await bus.flush()  # on nats, the group's event comes back through the server
 
     new = bus.client("orrery://test/plugin", staged=True)
 
@@ -106,8 +110,8 @@ async def test_staged_client_takes_over_queued_events(bus: MemoryBus) -> None:
     assert by_kind == {"orders": [1, 2, 3, 4], "jobs": [10], "fresh": [31]}
 
 
-async def test_waiting_publisher_follows_its_event_to_the_successor() -> None:
-    bus = MemoryBus("swap", queue_size=1)
+async def test_waiting_publisher_follows_its_event_to_the_successor(make_bus: MakeBus) -> None:
+    bus = make_bus("swap", queue_size=1)
     await bus.start()
     publisher = bus.client("orrery://swap/pub")
     old = bus.client("orrery://swap/plugin")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import pytest
 from orrery.kernel.bus import BusClosed, MemoryBus  # noqa: TID251 - the ban is meant for orrery.sdk
 from orrery.sdk import BusError, Event
+
+MakeBus = Callable[..., MemoryBus]
 
 
 @pytest.mark.parametrize(
@@ -25,8 +28,8 @@ def test_invalid_settings(kwargs: dict[str, object]) -> None:
         MemoryBus(**kwargs)  # type: ignore[arg-type]
 
 
-async def test_publish_before_start_is_refused() -> None:
-    bus = MemoryBus("early")
+async def test_publish_before_start_is_refused(make_bus: MakeBus) -> None:
+    bus = make_bus("early")
     client = bus.client("orrery://early/kernel")
     client.subscribe("a", lambda e: None)  # wiring before start is fine
     with pytest.raises(BusClosed) as info:
@@ -38,8 +41,8 @@ async def test_publish_before_start_is_refused() -> None:
     await bus.stop()
 
 
-async def test_stop_delivers_queued_events_and_their_follow_ups() -> None:
-    bus = MemoryBus("drain")
+async def test_stop_delivers_queued_events_and_their_follow_ups(make_bus: MakeBus) -> None:
+    bus = make_bus("drain")
     await bus.start()
     client = bus.client("orrery://drain/p")
     seen: list[str] = []
@@ -66,8 +69,8 @@ async def test_stop_delivers_queued_events_and_their_follow_ups() -> None:
     assert bus.subscriptions == ()
 
 
-async def test_after_stop_everything_is_refused() -> None:
-    bus = MemoryBus("done")
+async def test_after_stop_everything_is_refused(make_bus: MakeBus) -> None:
+    bus = make_bus("done")
     await bus.start()
     client = bus.client("orrery://done/kernel")
     await bus.stop()
@@ -86,9 +89,11 @@ async def test_after_stop_everything_is_refused() -> None:
         await bus.client("orrery://done/late").publish("a")
 
 
-async def test_stop_gives_up_after_timeout(caplog: pytest.LogCaptureFixture) -> None:
+async def test_stop_gives_up_after_timeout(
+    make_bus: MakeBus, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="orrery.bus")
-    bus = MemoryBus("stuck", queue_size=4)
+    bus = make_bus("stuck", queue_size=4)
     await bus.start()
     client = bus.client("orrery://stuck/p")
     cancelled = asyncio.Event()
@@ -110,8 +115,8 @@ async def test_stop_gives_up_after_timeout(caplog: pytest.LogCaptureFixture) -> 
     assert any("dropping 2 queued event(s)" in r.getMessage() for r in caplog.records)
 
 
-async def test_stop_cancels_pending_requests() -> None:
-    bus = MemoryBus("req")
+async def test_stop_cancels_pending_requests(make_bus: MakeBus) -> None:
+    bus = make_bus("req")
     await bus.start()
     client = bus.client("orrery://req/p")
     never = asyncio.Event()
@@ -129,8 +134,8 @@ async def test_stop_cancels_pending_requests() -> None:
         await pending
 
 
-async def test_async_context_manager() -> None:
-    async with MemoryBus("ctx") as bus:
+async def test_async_context_manager(make_bus: MakeBus) -> None:
+    async with make_bus("ctx") as bus:
         client = bus.client("orrery://ctx/kernel")
         seen: list[Event] = []
         client.subscribe(">", seen.append)
@@ -140,8 +145,8 @@ async def test_async_context_manager() -> None:
     assert bus.state == "stopped"
 
 
-async def test_handler_may_stop_the_bus() -> None:
-    bus = MemoryBus("self-stop")
+async def test_handler_may_stop_the_bus(make_bus: MakeBus) -> None:
+    bus = make_bus("self-stop")
     await bus.start()
     client = bus.client("orrery://self-stop/p")
     stopped = asyncio.Event()

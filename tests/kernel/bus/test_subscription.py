@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from orrery.kernel.bus import BusClient, MemoryBus, MemorySubscription  # noqa: TID251 - the ban is meant for orrery.sdk
 from orrery.sdk import Event, Subscription
+
+MakeBus = Callable[..., MemoryBus]
 
 
 async def settle(rounds: int = 20) -> None:
@@ -64,8 +67,8 @@ async def test_order_kept_while_a_sync_handler_is_retried(bus: MemoryBus) -> Non
     assert failed_once == {3, 6}
 
 
-async def test_backpressure_makes_publish_wait_and_bounds_the_queue() -> None:
-    bus = MemoryBus("bp", queue_size=2, retry_backoff=0.0)
+async def test_backpressure_makes_publish_wait_and_bounds_the_queue(make_bus: MakeBus) -> None:
+    bus = make_bus("bp", queue_size=2, retry_backoff=0.0)
     await bus.start()
     client = bus.client("orrery://bp/p")
     gate = asyncio.Event()
@@ -104,8 +107,8 @@ async def test_backpressure_makes_publish_wait_and_bounds_the_queue() -> None:
     await bus.stop()
 
 
-async def test_concurrent_waiting_publishers_keep_their_order() -> None:
-    bus = MemoryBus("fifo", queue_size=1)
+async def test_concurrent_waiting_publishers_keep_their_order(make_bus: MakeBus) -> None:
+    bus = make_bus("fifo", queue_size=1)
     await bus.start()
     client = bus.client("orrery://fifo/p")
     gate = asyncio.Event()
@@ -127,8 +130,8 @@ async def test_concurrent_waiting_publishers_keep_their_order() -> None:
     await bus.stop()
 
 
-async def test_cancelled_waiting_publisher_releases_its_place() -> None:
-    bus = MemoryBus("cancel", queue_size=1)
+async def test_cancelled_waiting_publisher_releases_its_place(make_bus: MakeBus) -> None:
+    bus = make_bus("cancel", queue_size=1)
     await bus.start()
     client = bus.client("orrery://cancel/p")
     gate = asyncio.Event()
@@ -154,8 +157,10 @@ async def test_cancelled_waiting_publisher_releases_its_place() -> None:
     await bus.stop()
 
 
-async def test_handler_publishing_to_its_own_full_queue_does_not_deadlock() -> None:
-    bus = MemoryBus("self", queue_size=1)
+async def test_handler_publishing_to_its_own_full_queue_does_not_deadlock(
+    make_bus: MakeBus,
+) -> None:
+    bus = make_bus("self", queue_size=1)
     await bus.start()
     client = bus.client("orrery://self/p")
     seen: list[int] = []

@@ -215,3 +215,9 @@ def test_plugins_can_add_cli_commands_and_broken_ones_are_skipped(tmp_path: Path
     assert "CLI extension 'broken'" in out.stderr and "failed to load" in out.stderr
     assert "'wrong'" in out.stderr and "not a typer.Typer" in out.stderr
     assert "'status'" in out.stderr and "built-in command" in out.stderr
+
+
+def test_error_messages_keep_their_square_brackets(tmp_path: Path) -> None:
+    out = orrery("plugin", "new", "[weather]", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "'[weather]' is not a valid plugin name" in out.stderr

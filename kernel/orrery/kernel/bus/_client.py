@@ -16,9 +16,11 @@ from orrery.sdk._event import validate_headers
 from orrery.sdk.errors import NoResponders, RequestTimeout
 
 from ._causation import current_event, lineage
+from ._durable import DurableSubscription
 from ._handover import hold, inherit, resume
 from ._subscription import MemorySubscription
-from .errors import BusClosed, DurableNotSupported, InvalidGroup, InvalidHeaders
+from ._target import Waiter
+from .errors import BusClosed, InvalidGroup, InvalidHeaders
 
 if TYPE_CHECKING:
     from ._memory import MemoryBus
@@ -45,6 +47,7 @@ class BusClient:
         "_held",
         "_lookup",
         "_next_id",
+        "_remote",
         "_requests",
         "_source",
         "_staged",
@@ -63,6 +66,8 @@ class BusClient:
         # The route cache dict itself (never rebound by the bus), read without a call.
         self._lookup = bus._cache().get
         self._next_id = bus._next_id
+        # How a networked bus sends each event to other nodes (None: in-process only).
+        self._remote = bus._remote
         self._subs: dict[MemorySubscription, None] = {}
         self._requests: set[asyncio.Future[Any]] = set()
 
@@ -133,8 +138,15 @@ class BusClient:
                 correlationid=parent.correlationid or parent.id,
                 causationid=parent.id,
             )
+        remote = self._remote
+        if remote is not None:
+            # Other nodes first: the local handlers below then run without a yield
+            # between them and the return, exactly as on the memory bus.
+            sending = remote(event)
+            if sending is not None:
+                await sending
         token = None
-        waits: list[MemorySubscription] | None = None
+        waits: list[Waiter] | None = None
         try:
             for target in targets:
                 if target._direct:
@@ -175,8 +187,12 @@ class BusClient:
 
         With ``group``, subscriptions sharing the same pattern and group compete: each
         event goes to one of them. A non-None return value answers a `request`.
+        With ``durable``, events matching ``pattern`` are kept (in the journal, or in
+        JetStream on the nats backend) until the handler returns without raising, and
+        delivered again after a crash or restart: at-least-once. Subscriptions sharing a
+        durable name share its position and compete for its events.
         Raises `orrery.sdk.InvalidTopic`, `InvalidGroup`, `DurableNotSupported`,
-        `BusClosed`, or `TypeError` for a handler that is not callable.
+        `InvalidDurable`, `BusClosed`, or `TypeError` for a handler that is not callable.
         """
         if self._closed or self._bus.state == "stopped":
             raise self._refusal("subscribe")
@@ -187,10 +203,13 @@ class BusClient:
             not isinstance(group, str) or not group or any(c.isspace() for c in group)
         ):
             raise InvalidGroup(group)
-        if durable is not None:
-            raise DurableNotSupported(durable, pattern)
         bus = self._bus
-        sub = MemorySubscription(bus, self, pattern, handler, group, bus._next_seq())
+        sub: MemorySubscription
+        if durable is not None:
+            feed = bus._durable_feed(durable, pattern)
+            sub = DurableSubscription(bus, self, pattern, handler, group, bus._next_seq(), feed)
+        else:
+            sub = MemorySubscription(bus, self, pattern, handler, group, bus._next_seq())
         self._subs[sub] = None
         if not self._staged:
             bus._attach(sub)
@@ -207,9 +226,10 @@ class BusClient:
             raise self._refusal("request")
         bus = self._bus
         targets = bus._route(topic)
-        if not targets:
+        remote = self._remote
+        if not targets and remote is None:
             raise NoResponders(topic)
-        inbox, reply = bus._open_inbox()
+        inbox, reply = bus._open_inbox(None if targets else topic)
         self._requests.add(reply)
         deadline = asyncio.timeout(timeout)
         try:
@@ -228,6 +248,12 @@ class BusClient:
                     replyto=inbox,
                 )
                 await bus._send(event, targets)
+                if remote is not None:
+                    # Responders on other nodes (and queue groups) are reached over the
+                    # network; with none anywhere the server answers "no responders".
+                    sending = remote(event)
+                    if sending is not None:
+                        await sending
                 return await reply
         except TimeoutError as e:
             if deadline.expired():

@@ -8,9 +8,9 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orrery.sdk import Event
 from orrery.sdk._ids import EventIdGenerator
@@ -18,10 +18,16 @@ from orrery.sdk.errors import InvalidTopic
 
 from ._causation import current_worker, lineage
 from ._client import BusClient
+from ._durable import DurableFeed, DurableSubscription
+from ._durables import DurableRegistry
+from ._journal_feed import JournalFeed
 from ._routes import RouteTable
 from ._subscription import MemorySubscription
-from ._target import Target
+from ._target import Target, Waiter
 from .errors import BusClosed
+
+if TYPE_CHECKING:
+    from orrery.kernel.storage import Storage
 
 __all__ = ["DEADLETTER_PREFIX", "MemoryBus"]
 
@@ -46,12 +52,12 @@ class _Inbox(Target):
         super().__init__(_never_called, 0)
         self._bus = bus
 
-    def _offer(self, event: Event) -> MemorySubscription | None:
+    def _offer(self, event: Event) -> Waiter | None:
         self._bus._answer(event.type, event.data)
         return None
 
 
-class MemoryBus:
+class MemoryBus(DurableRegistry):
     """Publish/subscribe and request/reply inside one process (DESIGN §4).
 
     Plugins and the kernel talk to it through `client` views, one per source. Delivery
@@ -61,7 +67,14 @@ class MemoryBus:
     is dead-lettered on ``orrery.deadletter.<topic>``.
 
     ``route_cache_size`` bounds the number of topics whose resolved targets are cached.
+    With ``storage``, ``subscribe(..., durable="name")`` keeps matching events in the
+    journal until acknowledged (see `JournalFeed`); without it, durable raises
+    `DurableNotSupported`.
     """
+
+    #: How each published event leaves the process (None: it does not; see NatsBus).
+    #: A plain call returning what to await, if anything, before the publish is done.
+    _remote: Callable[[Event], Awaitable[None] | None] | None = None
 
     def __init__(
         self,
@@ -71,6 +84,7 @@ class MemoryBus:
         max_attempts: int = 3,
         retry_backoff: float = 0.01,
         route_cache_size: int = 4096,
+        storage: Storage | None = None,
     ) -> None:
         if not isinstance(node_id, str) or not node_id:
             raise ValueError(f"node_id must be a non-empty string, got {node_id!r}")
@@ -101,6 +115,9 @@ class MemoryBus:
         self._inbox_route: tuple[Target, ...] = (_Inbox(self),)
         self._workers: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.storage = storage
+        self._feeds: dict[str, DurableFeed] = {}
+        self._feeders: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -143,8 +160,11 @@ class MemoryBus:
                 left,
             )
         self._state = _STOPPED
+        await self._close_feeds()
         current = asyncio.current_task()
-        tasks = [task for task in (*self._workers, *self._tasks) if task is not current]
+        tasks = [
+            task for task in (*self._workers, *self._tasks, *self._feeders) if task is not current
+        ]
         for client in list(self._clients):
             client.close()
         for future in self._inboxes.values():
@@ -153,6 +173,11 @@ class MemoryBus:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def flush(self) -> None:
+        """Return once everything published so far has been handled: no subscriber has
+        work queued or running, every durable append has committed and been offered."""
+        await self._quiesce()
 
     async def __aenter__(self) -> MemoryBus:
         await self.start()
@@ -174,6 +199,10 @@ class MemoryBus:
             waits: list[asyncio.Future[Any]] = [
                 task for task in self._tasks if task is not current and not task.done()
             ]
+            for feed in self._feeds.values():
+                idle_feed = feed.idle_waiter()
+                if idle_feed is not None:
+                    waits.append(idle_feed)
             for sub in self.subscriptions:
                 # A held subscription (a hot swap in progress) delivers nothing until the
                 # swap ends; what it has queued is dropped if the bus stops first.
@@ -215,10 +244,20 @@ class MemoryBus:
         self._clients.pop(client, None)
 
     def _attach(self, sub: MemorySubscription) -> None:
-        self._routes.add(sub)
+        if isinstance(sub, DurableSubscription):
+            feed = sub._feed
+            if isinstance(feed, JournalFeed) and not feed.routed:
+                feed.routed = True
+                self._routes.add_target(feed.pattern, feed)
+            feed.join(sub)
+        else:
+            self._routes.add(sub)
 
     def _detach(self, sub: MemorySubscription) -> None:
-        self._routes.remove(sub)
+        if isinstance(sub, DurableSubscription):
+            sub._feed.leave(sub)
+        else:
+            self._routes.remove(sub)
 
     def _route(self, topic: str) -> tuple[Target, ...]:
         """Targets of ``topic`` (validated). Inbox topics are never cached: each is used once."""
@@ -236,7 +275,7 @@ class MemoryBus:
 
     async def _send(self, event: Event, targets: tuple[Target, ...]) -> None:
         """Offer ``event`` to every target, then wait for room where queues were full."""
-        waits: list[MemorySubscription] = []
+        waits: list[Waiter] = []
         for target in targets:
             full = target._offer(event)
             if full is not None:
@@ -244,7 +283,9 @@ class MemoryBus:
         for sub in waits:
             await sub._put_waiting(event)
 
-    def _open_inbox(self) -> tuple[str, asyncio.Future[Any]]:
+    def _open_inbox(self, topic: str | None = None) -> tuple[str, asyncio.Future[Any]]:
+        """A fresh reply inbox and its future. ``topic`` is given when no local subscriber
+        matched the request (a networked bus then knows "no responders" is final)."""
         inbox = f"{self._inbox_prefix}{next(self._inbox_numbers)}"
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inboxes[inbox] = future
@@ -278,7 +319,7 @@ class MemoryBus:
         except InvalidTopic as e:
             log.error("cannot dead-letter event %s: %s", event.id, e)
             return
-        if not targets or not self.accepting:
+        if not self.accepting or (not targets and self._remote is None):
             return
         now = time.time_ns()
         correlationid, causationid = lineage(event)
@@ -300,7 +341,14 @@ class MemoryBus:
         )
         # A task, so neither the failing worker nor an inline publisher waits on (or,
         # if it subscribes to the dead letters itself, deadlocks on) a full queue.
-        self._spawn(self._send(letter, targets), f"orrery.bus dead letter {event.id}")
+        self._spawn(self._send_letter(letter, targets), f"orrery.bus dead letter {event.id}")
+
+    async def _send_letter(self, letter: Event, targets: tuple[Target, ...]) -> None:
+        await self._send(letter, targets)
+        if self._remote is not None:
+            waiting = self._remote(letter)  # watchers on other nodes
+            if waiting is not None:
+                await waiting
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         # A fresh context: the task must not look like the worker that spawned it.

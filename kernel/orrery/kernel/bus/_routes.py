@@ -11,7 +11,7 @@ from __future__ import annotations
 from orrery.sdk import Event, validate_topic
 
 from ._subscription import MemorySubscription
-from ._target import Target
+from ._target import Target, Waiter
 from ._trie import SubjectTrie
 
 __all__ = ["Group", "RouteTable"]
@@ -37,7 +37,7 @@ class Group(Target):
         self.members: list[MemorySubscription] = []
         self._next = 0
 
-    def _offer(self, event: Event) -> MemorySubscription | None:
+    def _offer(self, event: Event) -> Waiter | None:
         members = self.members
         count = len(members)
         if not count:
@@ -113,6 +113,18 @@ class RouteTable:
                 return True
             del self._groups[key]
             self._trie.remove(pattern, group)
+        self._invalidate(pattern)
+        return True
+
+    def add_target(self, pattern: str, target: Target) -> None:
+        """Route topics matching ``pattern`` to ``target`` (e.g. a durable consumer)."""
+        self._trie.add(pattern, target)
+        self._invalidate(pattern)
+
+    def remove_target(self, pattern: str, target: Target) -> bool:
+        """Stop routing ``pattern`` to ``target``; returns whether it was routed."""
+        if not self._trie.remove(pattern, target):
+            return False
         self._invalidate(pattern)
         return True
 

@@ -21,7 +21,7 @@ from orrery.sdk import Event, Handler
 
 from ._causation import current_event, current_worker
 from ._failures import record_failure
-from ._target import Target, is_async_handler
+from ._target import Target, Waiter, is_async_handler
 
 if TYPE_CHECKING:
     from ._client import BusClient
@@ -219,7 +219,7 @@ class MemorySubscription(Target):
             and len(self._queue) + self._reserved < self._capacity
         )
 
-    def _offer(self, event: Event) -> MemorySubscription | None:
+    def _offer(self, event: Event) -> Waiter | None:
         if self._direct:
             token = current_event.set(event)
             try:

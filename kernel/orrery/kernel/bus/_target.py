@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from orrery.sdk import Event, Handler
 
-if TYPE_CHECKING:
-    from ._subscription import MemorySubscription
+__all__ = ["Target", "Waiter", "is_async_handler"]
 
-__all__ = ["Target", "is_async_handler"]
+
+class Waiter(Protocol):
+    """What a publisher awaits when a target could not take an event at once: a full
+    subscriber queue, or a durable subscription's pending journal append."""
+
+    async def _put_waiting(self, event: Event) -> None: ...
 
 
 def is_async_handler(handler: Handler) -> bool:
@@ -36,8 +40,8 @@ class Target:
         self._handler = handler
         self._seq = seq
 
-    def _offer(self, event: Event) -> MemorySubscription | None:
-        """Deliver or enqueue ``event``; return the subscription to wait on if full."""
+    def _offer(self, event: Event) -> Waiter | None:
+        """Deliver or enqueue ``event``; return what to wait on (a full queue), if any."""
         raise NotImplementedError
 
     def _failed_inline(self, event: Event, exc: Exception) -> None:

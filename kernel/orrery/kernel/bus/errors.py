@@ -1,4 +1,4 @@
-"""Errors raised by the in-memory event bus.
+"""Errors raised by the event bus (memory and NATS backends).
 
 All derive from `orrery.sdk.errors.BusError`, so plugin code that catches the SDK error
 also catches these. Each keeps the offending object and says what to do about it.
@@ -15,6 +15,8 @@ __all__ = [
     "BusClosed",
     "BusError",
     "DurableNotSupported",
+    "BusUnavailable",
+    "InvalidDurable",
     "InvalidGroup",
     "InvalidHeaders",
     "InvalidTopic",
@@ -41,8 +43,9 @@ class DurableNotSupported(BusError):
 
     def __init__(self, durable: str, pattern: str) -> None:
         super().__init__(
-            f"durable subscription {durable!r} on {pattern!r} is not supported by the "
-            f"memory bus: durable subscriptions need the journal-backed bus. Subscribe "
+            f"durable subscription {durable!r} on {pattern!r} is not supported by this "
+            f"memory bus: it has no storage for the journal that keeps durable events. "
+            f"Create it with MemoryBus(..., storage=storage) (the kernel does), subscribe "
             f"without durable= for at-most-once delivery, or use the nats backend"
         )
         self.durable = durable
@@ -67,3 +70,27 @@ class InvalidHeaders(BusError, ValueError):
         super().__init__(f"invalid headers {headers!r}: {reason}")
         self.headers = headers
         self.reason = reason
+
+
+class InvalidDurable(BusError, ValueError):
+    """A durable name is malformed, or already used with another pattern."""
+
+    def __init__(self, durable: object, pattern: str, reason: str) -> None:
+        super().__init__(f"invalid durable subscription {durable!r} on {pattern!r}: {reason}")
+        self.durable = durable
+        self.pattern = pattern
+        self.reason = reason
+
+
+class BusUnavailable(BusError, ConnectionError):
+    """The bus's server cannot be reached (or refused us) when the bus starts.
+
+    ``server`` names the kind of server (``"NATS"``), ``address`` where we tried.
+    """
+
+    def __init__(self, server: str, address: str, reason: str, hint: str) -> None:
+        super().__init__(f"cannot connect to the {server} server at {address}: {reason}. {hint}")
+        self.server = server
+        self.address = address
+        self.reason = reason
+        self.hint = hint

@@ -7,6 +7,7 @@ import sys
 import typer
 from orrery.sdk import OrreryError
 from rich.console import Console
+from rich.markup import escape
 
 from ._daemon import daemon_command, token_command
 from ._events import publish_command, tail_command
@@ -48,5 +49,8 @@ def main() -> None:
     try:
         app()
     except OrreryError as e:
-        Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", highlight=False)
+        # escape(): messages quote config sections such as [plugins.x], not rich markup.
+        Console(stderr=True, soft_wrap=True).print(
+            f"[bold red]error:[/] {escape(str(e))}", highlight=False
+        )
         sys.exit(2)
