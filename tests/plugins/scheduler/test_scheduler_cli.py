@@ -1,0 +1,150 @@
+"""``orrery tasks ...`` against a real daemon serving the scheduler's HTTP routes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from orrery.kernel import Kernel
+from orrery.kernel.daemon import Daemon
+from orrery_scheduler import SCHEDULER, Job, Scheduler, SchedulerPlugin
+from orrery_scheduler.cli import app
+from typer.testing import CliRunner
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[tuple[Path, Scheduler]]:
+    state_dir = tmp_path / "state"
+    kernel = Kernel(
+        state_dir=state_dir,
+        plugins=[SchedulerPlugin],
+        entry_points=False,
+        watch=False,
+        env={},
+        config={"plugins": {"scheduler": {"persistence": "memory"}}},
+    )
+    d = Daemon(kernel, port=0, grace_period=2.0)
+    await d.start()
+    try:
+        yield state_dir, kernel.manager.services.get(SCHEDULER)
+    finally:
+        await d.stop()
+
+
+async def tasks_cli(state_dir: Path, *args: str) -> Any:
+    """Run the CLI in a thread (it blocks on HTTP while the daemon runs on this loop)."""
+    runner = CliRunner()
+    result = await asyncio.to_thread(
+        runner.invoke, app, [*args, "--state-dir", str(state_dir)], catch_exceptions=False
+    )
+    return result
+
+
+async def test_add_show_ls_stats_as_json(daemon: tuple[Path, Scheduler]) -> None:
+    state_dir, scheduler = daemon
+    scheduler.register("echo", lambda data: data, mode="inline")
+    added = await tasks_cli(state_dir, "add", "echo", '{"n": 1}', "--priority", "high", "--json")
+    assert added.exit_code == 0, added.output
+    task = json.loads(added.output)
+    assert task["priority"] == 1
+    await scheduler.wait(task["id"], timeout=5)
+    shown = json.loads((await tasks_cli(state_dir, "show", task["id"], "--json")).output)
+    assert shown["state"] == "completed" and shown["result"] == {"n": 1}
+    listed = json.loads((await tasks_cli(state_dir, "ls", "--json")).output)
+    assert [t["id"] for t in listed] == [task["id"]]
+    stats = json.loads((await tasks_cli(state_dir, "stats", "--json")).output)
+    assert stats["by_state"] == {"completed": 1}
+    table = await tasks_cli(state_dir, "ls")
+    assert task["id"] in table.output and "completed" in table.output
+
+
+async def test_steering_and_errors(daemon: tuple[Path, Scheduler]) -> None:
+    state_dir, scheduler = daemon
+    scheduler.register("noop", lambda: None, mode="inline")
+    added = await tasks_cli(state_dir, "add", "noop", "--delay", "3600", "--json")
+    task_id = json.loads(added.output)["id"]
+    for action, state in (("pause", "paused"), ("resume", "scheduled"), ("cancel", "cancelled")):
+        result = await tasks_cli(state_dir, action, task_id, "--json")
+        assert json.loads(result.output)["state"] == state
+    retried = await tasks_cli(state_dir, "retry", task_id, "--json")
+    assert json.loads(retried.output)["state"] in ("queued", "running", "completed")
+    missing = await tasks_cli(state_dir, "cancel", "nope")
+    assert missing.exit_code == 1 and "no task 'nope'" in missing.output
+    unknown = await tasks_cli(state_dir, "add", "typo")
+    assert unknown.exit_code == 1 and "register it with" in unknown.output
+
+
+async def test_follow_shows_a_progress_bar(daemon: tuple[Path, Scheduler]) -> None:
+    state_dir, scheduler = daemon
+    gate = asyncio.Event()
+
+    async def slow(job: Job) -> str:
+        job.progress(40, "loading")
+        await gate.wait()
+        return "ok"
+
+    scheduler.register("slow", slow)
+    task_id = await scheduler.add("slow")
+    follower = asyncio.ensure_future(tasks_cli(state_dir, "show", task_id, "--follow"))
+    while scheduler.get(task_id).get("progress") is None:
+        await asyncio.sleep(0)
+    gate.set()
+    result = await follower
+    assert result.exit_code == 0
+    assert "100.0%" in result.output and "completed" in result.output
+
+
+async def test_no_daemon_says_how_to_start_one(tmp_path: Path) -> None:
+    result = await tasks_cli(tmp_path, "ls")
+    assert result.exit_code == 1
+    assert "orrery daemon --state-dir" in result.output
+
+
+async def test_http_routes_for_schedules_and_queues(daemon: tuple[Path, Scheduler]) -> None:
+    from orrery_scheduler._client import SchedulerClient, resolve
+
+    state_dir, scheduler = daemon
+    scheduler.register("noop", lambda: None, mode="inline")
+    client = SchedulerClient(*resolve(None, None, state_dir))
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return asyncio.to_thread(client.request, *args, **kwargs)
+
+    created = await call("POST", "/schedules", body={"name": "noop", "every": 3600, "id": "hourly"})
+    assert created["id"] == "hourly" and created["next_fire"] is not None
+    assert [s["id"] for s in await call("GET", "/schedules")] == ["hourly"]
+    assert await call("DELETE", "/schedules/hourly") is True
+    assert await call("GET", "/functions") == ["noop"]
+    assert await call("POST", "/queues/default/pause", body={}) == {
+        "queue": "default",
+        "paused": True,
+    }
+    task = await call("POST", "/tasks", body={"name": "noop"})
+    assert (await call("GET", f"/tasks/{task['id']}"))["state"] == "queued"
+    await call("POST", "/queues/default/resume", body={})
+    await scheduler.wait(task["id"], timeout=5)
+    assert (await call("POST", "/clear", body={"states": ["completed"]})) == {"cleared": 1}
+
+
+async def test_http_errors_are_4xx_with_the_reason(daemon: tuple[Path, Scheduler]) -> None:
+    from orrery_scheduler._client import ClientError, SchedulerClient, resolve
+
+    state_dir, scheduler = daemon
+    scheduler.register("noop", lambda: None, mode="inline")
+    client = SchedulerClient(*resolve(None, None, state_dir))
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return asyncio.to_thread(client.request, *args, **kwargs)
+
+    with pytest.raises(ClientError, match="daemon answered 404: UnknownTask"):
+        await call("GET", "/tasks/ghost")
+    with pytest.raises(ClientError, match="daemon answered 400: .*priority"):
+        await call("POST", "/tasks", body={"name": "noop", "priority": "urgent!"})
+    task = await call("POST", "/tasks", body={"name": "noop", "delay": 3600})
+    await call("POST", f"/tasks/{task['id']}/cancel", body={})
+    with pytest.raises(ClientError, match="daemon answered 409: InvalidTransition"):
+        await call("POST", f"/tasks/{task['id']}/pause", body={})
