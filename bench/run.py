@@ -67,7 +67,8 @@ def _write_markdown(results: dict[str, float], ran: list[str], failed: dict[str,
         "Produced by `make bench` (`.venv/bin/python bench/run.py`), which runs every",
         "`bench/bench_*.py`; each script measures ours beside its floor or peer in the same run.",
         f"Last run: {stamp} on {platform.node()} ({platform.python_implementation()} "
-        f"{platform.python_version()}, {platform.machine()}), scripts: {', '.join(ran)}.",
+        f"{platform.python_version()}, {platform.machine()}), scripts: {', '.join(ran)}"
+        " (figures of scripts not run this time are kept from their last run).",
         "Shared 2-core machines are noisy: ratios from the same run are the figures to trust.",
         "",
         "| key | value | target | met |",
