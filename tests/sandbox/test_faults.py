@@ -5,13 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from orrery.sandbox import CircuitOpen, HookTimeout, SandboxError, WorkerCrashed, WorkerStartError
+from orrery.sandbox import (
+    CircuitOpen,
+    HookTimeout,
+    LayerStatus,
+    SandboxError,
+    WorkerCrashed,
+    WorkerStartError,
+    _launcher,
+    detect_layers,
+)
 
 FAULTY = '''
 import ctypes, os, time
@@ -93,8 +103,23 @@ async def steady_requests(kernel, topic: str):
     assert answers and all(a == {"echo": i} for i, a in enumerate(answers))
 
 
+@pytest.fixture(params=["detected", "unshare"])
+def namespaces(request, monkeypatch):
+    """Run with the namespaces the host offers, then forced onto the unshare fallback
+    (used where bubblewrap is missing), which must report faults just as well."""
+    if request.param == "unshare":
+        if not shutil.which("unshare"):
+            pytest.skip("unshare is not installed")
+        found = dict(detect_layers())
+        found["namespaces"] = LayerStatus("namespaces", True, "unshare", "forced by the test")
+        monkeypatch.setattr(_launcher, "detect_layers", lambda: found)
+    return request.param
+
+
 @pytest.mark.parametrize("fault", list(FAULTS))
-async def test_fault_restarts_worker(kernel, plugin_file, echo_plugin, need_layer, fault):
+async def test_fault_restarts_worker(
+    kernel, plugin_file, echo_plugin, need_layer, namespaces, fault
+):
     limits, expected, layers = FAULTS[fault]
     for layer in layers:
         need_layer(layer)

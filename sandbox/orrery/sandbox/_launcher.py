@@ -103,6 +103,7 @@ class Launcher:
             "state": state,
             "landlock": self._plan.landlock,
             "seccomp": self._plan.seccomp,
+            "spin_us": lim.spin_us,
         }
         try:
             info = await asyncio.wait_for(worker.request(INIT, setup), lim.start_timeout)

@@ -44,6 +44,10 @@ class SandboxLimits:
     #: Seconds between liveness pings; a worker whose loop does not answer within
     #: ``hook_timeout`` is killed. ``0`` turns pings off.
     ping_interval: float = 2.0
+    #: Microseconds the worker keeps polling for the next frame after answering, before
+    #: it sleeps: saves a CPU wake-up per event while events arrive back to back, and
+    #: turns itself off while they do not. ``0`` never spins.
+    spin_us: float = 100.0
 
     def __post_init__(self) -> None:
         require = tuple(self.require)
@@ -62,8 +66,11 @@ class SandboxLimits:
             if getattr(self, name) <= 0:
                 value = getattr(self, name)
                 raise ValueError(f"sandbox limit {name} must be positive, got {value!r}")
-        if self.backoff_base < 0 or self.ping_interval < 0 or self.max_restarts < 0:
-            raise ValueError("backoff_base, ping_interval and max_restarts must not be negative")
+        if (self.backoff_base < 0 or self.ping_interval < 0 or self.max_restarts < 0
+                or self.spin_us < 0):
+            raise ValueError(
+                "backoff_base, ping_interval, max_restarts and spin_us must not be negative"
+            )
         if self.cpu_quota is not None and self.cpu_quota <= 0:
             raise ValueError(f"sandbox limit cpu_quota must be positive, got {self.cpu_quota!r}")
         if self.open_files < 16:

@@ -104,6 +104,7 @@ class Channel:
         "_rview",
         "_closed",
         "_out",
+        "_poller",
         "_sendbuf",
         "fd",
         "on_frame",
@@ -121,6 +122,7 @@ class Channel:
         self._out = bytearray()
         self._sendbuf = bytearray(4)
         self._closed = False
+        self._poller: select.poll | None = None
         self.on_frame: Callable[[list[Any]], None] = _drop
         self.watch_write: Callable[[bool], None] = lambda on: None
 
@@ -240,6 +242,19 @@ class Channel:
             self._consumed = pos
             if view is self._rview and pos < end:
                 self._buf += view[pos:end]
+
+    @property
+    def sending(self) -> bool:
+        """Whether bytes wait for the socket to become writable."""
+        return bool(self._out)
+
+    def has_data(self) -> bool:
+        """Whether a read would find data now (never blocks)."""
+        poller = self._poller
+        if poller is None:
+            poller = self._poller = select.poll()
+            poller.register(self.fd, select.POLLIN)
+        return bool(poller.poll(0))
 
     def wait_readable(self, timeout: float | None) -> bool:
         """Block until data can be read (worker's sync calls)."""

@@ -35,6 +35,7 @@ from ._protocol import (
     ChannelClosed,
     encode_error,
 )
+from ._spin import SpinWait
 from ._worker_context import (
     WorkerContext,
     WorkerHttpRequest,
@@ -46,6 +47,8 @@ from ._worker_load import apply_layers, decode_error, load_plugin_class, validat
 __all__ = ["WorkerRuntime", "main"]
 
 _SYNC_TIMEOUT = 30.0
+# Frames read in one turn of the event loop at most (see `_on_readable`).
+_INLINE_TURNS = 32
 # Handler results that are certainly not awaitable: skips inspect on the hot path.
 _PLAIN = frozenset({type(None), dict, list, str, int, float, bool, bytes, tuple})
 
@@ -66,9 +69,13 @@ class WorkerRuntime:
         self.ctx: WorkerContext | None = None
         self.fork_attempts = 0
         self.is_child = False
+        self.spin = SpinWait(0)
         self._inbox: deque[list[Any]] = deque()
         self._dispatching = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: Answers still being worked out by a coroutine (tasks leave ``_tasks`` only
+        #: a loop iteration after they finish, too late to decide about spinning).
+        self._answering = 0
         self._closed: asyncio.Future[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.channel.on_frame = self._inbox.append
@@ -167,14 +174,25 @@ class WorkerRuntime:
     # -- receiving -------------------------------------------------------------------
 
     def _on_readable(self) -> None:
-        try:
-            self.channel.read_ready()
-        except ChannelClosed:
-            self._shutdown()
-            return
-        except ValueError:
-            os._exit(73)
-        self._drain_inbox()
+        self.spin.woke()
+        # Frames that arrive while we spin are read right here, a bounded number of
+        # times so the loop's other callbacks and the plugin's tasks keep their turn.
+        for _ in range(_INLINE_TURNS):
+            try:
+                self.channel.read_ready()
+            except ChannelClosed:
+                self._shutdown()
+                return
+            except ValueError:
+                os._exit(73)
+            self._drain_inbox()
+            if self._answering or not self._stay_awake():
+                return
+
+    def _stay_awake(self) -> bool:
+        """Once every answer has gone out, spin briefly for the next frame (`SpinWait`);
+        True when one arrived."""
+        return not self.channel.sending and self.spin.wait(self.channel.has_data)
 
     def _drain_inbox(self) -> None:
         if self._dispatching:
@@ -201,17 +219,19 @@ class WorkerRuntime:
         elif kind == PING:
             self.send([PONG, frame[1]])
         elif kind == HOOK:
-            self._spawn(self._run(RESULT, frame[1], self._hook, frame[2], frame[3]))
+            self._answer(RESULT, frame[1], self._hook, frame[2], frame[3])
         elif kind == HTTP:
-            self._spawn(self._run(RESULT, frame[1], self._http, frame[2], frame[3]))
+            self._answer(RESULT, frame[1], self._http, frame[2], frame[3])
         elif kind == SVC_CALL:
-            self._spawn(self._run(RESULT, frame[1], self._service, *frame[2:6]))
+            self._answer(RESULT, frame[1], self._service, *frame[2:6])
         else:
             os._exit(73)
 
-    def _spawn(self, coro: Any) -> None:
+    def _answer(self, kind: int, call_id: int, fn: Callable[..., Any], *args: Any) -> None:
+        """Work out the answer to ``call_id`` in a task: ``await fn(*args)``."""
         assert self.loop is not None
-        task = self.loop.create_task(coro)
+        self._answering += 1
+        task = self.loop.create_task(self._run(kind, call_id, fn, *args))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -228,7 +248,7 @@ class WorkerRuntime:
             self.reply(ACK, call_id, False, e)
             return
         if type(result) not in _PLAIN and inspect.isawaitable(result):
-            self._spawn(self._run(ACK, call_id, _await, result))
+            self._answer(ACK, call_id, _await, result)
         else:
             self.reply(ACK, call_id, True, result)
 
@@ -240,6 +260,10 @@ class WorkerRuntime:
             self.reply(kind, call_id, False, e)
         else:
             self.reply(kind, call_id, True, value)
+        finally:
+            self._answering -= 1
+        if not self._answering:
+            self._stay_awake()
 
     async def _hook(self, hook: str, kwargs: Mapping[str, Any]) -> Any:
         impl = getattr(self.plugin, hook, None)
@@ -318,6 +342,7 @@ class WorkerRuntime:
 
     async def _start(self, setup: Mapping[str, Any]) -> dict[str, Any]:
         self.name = setup["name"]
+        self.spin = SpinWait(setup.get("spin_us", 0))
         self.permissions = parse_permissions(setup["permissions"])
         cls = load_plugin_class(setup["target"])
         config = validate_config(cls, setup.get("config") or {})
@@ -342,6 +367,8 @@ async def _await(value: Any) -> Any:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: ``argv[0]`` is the inherited socket's fd number."""
     args = sys.argv[1:] if argv is None else argv
+    if os.getpid() == 1:
+        _serve_as_init(int(args[0]))
     sock = socket.socket(fileno=int(args[0]))
     rt = WorkerRuntime(sock)
     init = rt.read_init()
@@ -351,6 +378,27 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         # Plugin threads must not keep a stopped worker alive.
         os._exit(0)
+
+
+def _serve_as_init(fd: int) -> None:
+    """Started as pid 1 of its own pid namespace (unshare --fork): stay as init.
+
+    The worker runs in a forked child; init reaps every orphan and, when the worker
+    ends, exits with its status, a signal as 128+n the way bubblewrap reports it (unshare
+    itself cannot pass on a SIGKILL and would say only "exited with code 1").
+    """
+    worker = os.fork()
+    if worker == 0:
+        return
+    os.close(fd)  # the host must see end of stream when the worker dies, not when init does
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        if pid == worker:
+            code = os.waitstatus_to_exitcode(status)
+            os._exit(128 - code if code < 0 else code)
 
 
 if __name__ == "__main__":
