@@ -186,6 +186,70 @@ async def test_a_crash_looping_plugin_ends_failed_and_the_kernel_serves_on(
         assert (await k.bus.request("echo.ask", None))["version"] == "1.0"
 
 
+FAULTY_WORKER = """
+import ctypes
+import os
+from orrery.sdk import Plugin, hookimpl
+
+FAULTS = {{50: "exit", 100: "segfault", 150: "memory"}}
+
+class Worker(Plugin):
+    sandbox = True
+    permissions = ["bus.subscribe:work.>", "bus.publish:done.>"]
+
+    @hookimpl
+    async def orrery_start(self, ctx):
+        async def work(event):
+            n = event.data
+            fault = FAULTS.get(n)
+            marker = os.path.join(os.environ["HOME"], f"fault-{{n}}")
+            if fault and not os.path.exists(marker):
+                open(marker, "w").close()  # each fault once: the redelivery must succeed
+                if fault == "exit":
+                    os._exit(1)
+                if fault == "segfault":
+                    ctypes.string_at(0)
+                hog = []
+                while True:
+                    hog.append(bytearray(1 << 20))
+            await ctx.bus.publish("done.one", n)
+
+        ctx.bus.subscribe("work.>", work, durable="work")
+"""
+
+
+@pytest.mark.slow
+async def test_faults_lose_no_acknowledged_event(make_kernel, write_plugin) -> None:
+    # Through the real kernel and its journal-backed durable subscription: every
+    # published (acknowledged) event is handled, although the worker dies three ways
+    # in the middle of the stream, and an in-process plugin answers throughout.
+    write_plugin("worker.py", FAULTY_WORKER.format())
+    write_plugin("echo.py", echo(sandbox=False))
+    config = {
+        "plugins": {"worker": {"sandbox": {"memory_mb": 128, "backoff_base": 0.01,
+                                           "max_restarts": 10}}}
+    }
+    async with make_kernel(config=config) as k:
+        done: set[int] = set()
+        handled = asyncio.Event()
+
+        def collect(event: Event) -> None:
+            done.add(event.data)
+            if len(done) == 200:
+                handled.set()
+
+        k.bus.subscribe("done.>", collect)
+        for n in range(200):
+            await k.bus.publish("work.item", n)
+            if n % 25 == 0:
+                assert (await k.bus.request("echo.ask", None))["version"] == "1.0"
+        async with asyncio.timeout(60):
+            await handled.wait()
+        assert done == set(range(200))
+        info = k.plugins["worker"]
+        assert (info.state, info.restarts) == ("active", 3)
+
+
 def test_a_sandboxed_plugin_works_from_a_virtualenv_under_tmp(
     plugin_env, tmp_path, write_plugin
 ) -> None:
