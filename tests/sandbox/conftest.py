@@ -198,6 +198,12 @@ class MemoryJournal:
                  if max_version is None or s[0] <= max_version]
         return max(found, key=lambda s: s[0]) if found else None
 
+    async def truncate(self, stream: str, before_version: int) -> int:
+        rows = self.streams.get(stream, [])
+        keep = [r for r in rows[:-1] if r.version >= before_version] + rows[-1:]
+        self.streams[stream] = keep
+        return len(rows) - len(keep)
+
     async def append(self, stream: str, events: Any, expected_version: int | None = None) -> int:
         rows = self.streams.setdefault(stream, [])
         for data in events:

@@ -67,6 +67,8 @@ class Full(Plugin):
             [(e.stream, e.version, bool(e.id)) async for e in ctx.journal.read_all()],
             await ctx.journal.load_snapshot("s1"),
             await ctx.journal.load_snapshot("s1", max_version=1),
+            await ctx.journal.truncate("s1", 2),
+            [e.version async for e in ctx.journal.read("s1")],
         ]
         clock = ctx.services.get("clock")
         now = await clock.now()
@@ -118,7 +120,7 @@ async def test_context_members_round_trip(kernel, full):
     assert result["version"] == 2
     assert result["read"] == [{"x": 1}, {"x": 2}]
     assert result["journal_extra"] == [
-        2, [["s1", 1, True], ["s1", 2, True]], [2, {"sum": 3}], None,
+        2, [["s1", 1, True], ["s1", 2, True]], [2, {"sum": 3}], None, 1, [2],
     ]
     assert result["now"] == 42
     assert result["reply"] == "noon"

@@ -65,6 +65,7 @@ class Bridge:
             "journal.read_all": self._journal_read_all,
             "journal.save_snapshot": self._journal_save_snapshot,
             "journal.load_snapshot": self._journal_load_snapshot,
+            "journal.truncate": self._journal_truncate,
         }
         self._sync_ops: dict[str, Callable[..., Any]] = {
             "bus.subscribe": self._subscribe,
@@ -389,3 +390,7 @@ class Bridge:
         self.check("journal")
         found = await self.ctx.journal.load_snapshot(stream, max_version)
         return None if found is None else list(found)
+
+    async def _journal_truncate(self, stream: str, before_version: int) -> int:
+        self.check("journal")
+        return await self.ctx.journal.truncate(stream, before_version)

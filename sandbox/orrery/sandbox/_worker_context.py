@@ -251,6 +251,9 @@ class WorkerJournal:
         found = await self._rt.call("journal.load_snapshot", stream, max_version)
         return None if found is None else (int(found[0]), found[1])
 
+    async def truncate(self, stream: str, before_version: int) -> int:
+        return int(await self._rt.call("journal.truncate", stream, before_version))
+
     def subscribe(
         self, stream: str, handler: Callable[[Any], Any], *, from_version: int = 0
     ) -> WorkerSubscription:

@@ -189,6 +189,14 @@ class Journal(Protocol):
     ) -> tuple[int, Any] | None:
         """The latest snapshot at or below ``max_version``, as ``(version, state)``."""
 
+    async def truncate(self, stream: str, before_version: int) -> int:
+        """Delete the stream's events below ``before_version`` and the snapshots older
+        than the newest one below it; returns how many events went.
+
+        The latest event always stays (the stream keeps its version). Reading from an
+        older version afterwards starts at the first event kept.
+        """
+
 
 @runtime_checkable
 class HttpRequest(Protocol):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from orrery.kernel.bus import (  # noqa: TID251 - the ban is meant for orrery.sdk
@@ -14,6 +15,7 @@ from orrery.kernel.bus import (  # noqa: TID251 - the ban is meant for orrery.sd
     MemoryBus,
 )
 from orrery.kernel.bus.nats import NatsBus, consumer_name, covers  # noqa: TID251
+from orrery.kernel.storage import SQLiteStorage  # noqa: TID251
 from orrery.sdk import Event
 
 MakeBus = Callable[..., MemoryBus]
@@ -291,3 +293,35 @@ async def test_what_a_leaving_member_left_unfinished_goes_to_the_others(
     assert bus.durables["shared"]["in_flight"] == 0
     if "position" in bus.durables["shared"]:
         assert bus.durables["shared"]["position"] == 4
+
+
+async def test_acknowledged_events_are_deleted_from_the_journal(tmp_path: Path) -> None:
+    # The memory bus keeps a durable subscription's events in the journal; what is
+    # acknowledged is deleted as the position advances, so disk use is the backlog.
+    async def kept(storage: SQLiteStorage) -> list[int]:
+        journal = storage.journal("orrery.bus")
+        return [e.version async for e in journal.read("durable.billing")]
+
+    async with SQLiteStorage(tmp_path / "bus.db") as storage:
+        bus = MemoryBus("n1", storage=storage)
+        await bus.start()
+        client = bus.client("orrery://n1/billing")
+        got = Collector()
+        client.subscribe("orders.*", got, durable="billing")
+        await bus.flush()
+        for i in range(2500):
+            await client.publish("orders.created", i)
+        assert await got.wait_for(2500) == list(range(2500))
+        await bus.flush()
+        assert len(await kept(storage)) < 1500
+        await bus.stop(timeout=1.0)
+        assert await kept(storage) == [2500]  # the latest stays: it carries the version
+
+        again = MemoryBus("n1", storage=storage)
+        await again.start()
+        more = Collector()
+        again.client("orrery://n1/billing").subscribe("orders.*", more, durable="billing")
+        await again.flush()
+        await again.client("orrery://n1/billing").publish("orders.created", 2500)
+        assert await more.wait_for(1) == [2500]  # nothing old comes back
+        await again.stop(timeout=1.0)

@@ -312,3 +312,41 @@ async def test_journal_matches_a_model(
         assert [e.data for e in events] == data[max(start, 1) - 1 :]
         assert [e.version for e in events] == list(range(max(start, 1), len(data) + 1))
     assert [(e.stream, e.data) for e in await read_all(journal)] == order
+
+
+async def test_truncate_deletes_old_events_but_keeps_the_version(storage: Storage) -> None:
+    journal = storage.journal("p")
+    await journal.append("s", [ev(n) for n in range(1, 11)])
+    await journal.append("other", [ev("x")])
+    assert await journal.truncate("s", 8) == 7
+    assert [e.version for e in await read(journal, "s")] == [8, 9, 10]
+    assert [e.version for e in await read(journal, "s", 2)] == [8, 9, 10]
+    assert [(e.stream, e.version) for e in await read_all(journal)] == [
+        ("s", 8), ("s", 9), ("s", 10), ("other", 1)
+    ]
+    # Cutting past the end keeps the latest event: appends go on with the same check.
+    assert await journal.truncate("s", 100) == 2
+    assert [e.version for e in await read(journal, "s")] == [10]
+    assert await journal.version("s") == 10
+    assert await journal.append("s", [ev(11)], expected_version=10) == 11
+    with pytest.raises(WrongExpectedVersion):
+        await journal.append("s", [ev(12)], expected_version=0)
+    assert [e.version for e in await read(journal, "other")] == [1]
+    assert await journal.truncate("missing", 5) == 0
+
+
+async def test_truncate_keeps_the_newest_snapshot_below_the_cut(storage: Storage) -> None:
+    journal = storage.journal("p")
+    await journal.append("s", [ev(n) for n in range(1, 10)])
+    for version in (2, 4, 6, 8):
+        await journal.save_snapshot("s", version, {"at": version})
+    await journal.truncate("s", 7)  # 6 is what a reader restarts from, then 7, 8, 9
+    assert await journal.load_snapshot("s", max_version=5) is None
+    assert await journal.load_snapshot("s", max_version=7) == (6, {"at": 6})
+    assert await journal.load_snapshot("s") == (8, {"at": 8})
+    assert [e.version for e in await read(journal, "s", 7)] == [7, 8, 9]
+
+
+async def test_truncate_rejects_a_bad_version(storage: Storage) -> None:
+    with pytest.raises(InvalidArgument, match="before_version"):
+        await storage.journal("p").truncate("s", -1)

@@ -44,6 +44,9 @@ log = logging.getLogger("orrery.bus")
 BUS_NAMESPACE = "orrery.bus"
 #: Events read from the journal per round trip while catching up.
 _PAGE = 500
+#: Acknowledged events are deleted from the stream in steps of at least this many (and
+#: all of them on close): a durable subscription's disk use is its backlog, not its past.
+_TRIM_STEP = 1000
 
 
 def _never_called(event: Event) -> None:  # pragma: no cover - a feed is never inline
@@ -85,6 +88,7 @@ class JournalFeed(Target):
         "routed",
         "_saved",
         "_saving",
+        "_trimmed",
         "_store",
         "_stream",
         "_turn",
@@ -128,6 +132,7 @@ class JournalFeed(Target):
         self._position = 0  # every version <= this is acknowledged
         self._saved = 0
         self._saving = False
+        self._trimmed = 0
         self._wakeup: asyncio.Future[None] | None = None
         self._feeder: asyncio.Task[None] | None = None
         self._idle_waiters: list[asyncio.Future[None]] = []
@@ -356,10 +361,18 @@ class JournalFeed(Target):
                 position = self._position
                 await self._store.put(self._stream, position)
                 self._saved = position
+                if position - self._trimmed >= _TRIM_STEP:
+                    await self._trim()
         except Exception as e:
             log.error("durable %r: cannot save its position: %s", self._name, e)
         finally:
             self._saving = False
+
+    async def _trim(self) -> None:
+        """Delete what the saved position says is done: nobody reads before it again."""
+        saved = self._saved
+        await self._journal.truncate(self._stream, saved + 1)
+        self._trimmed = saved
 
     async def close(self) -> None:
         """Stop the feeder and save the position (events after it come back later)."""
@@ -372,12 +385,14 @@ class JournalFeed(Target):
         if feeder is not None:
             feeder.cancel()
             await asyncio.gather(feeder, return_exceptions=True)
-        if self._position > self._saved:
-            try:
+        try:
+            if self._position > self._saved:
                 await self._store.put(self._stream, self._position)
                 self._saved = self._position
-            except Exception as e:
-                log.error("durable %r: cannot save its position: %s", self._name, e)
+            if self._saved > self._trimmed:
+                await self._trim()
+        except Exception as e:
+            log.error("durable %r: cannot save its position: %s", self._name, e)
 
     def stats(self) -> dict[str, Any]:
         """Position, unacknowledged count and members, for status pages and tests."""

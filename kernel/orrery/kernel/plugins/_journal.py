@@ -48,6 +48,9 @@ class PluginJournal:
     ) -> tuple[int, Any] | None:
         return await self._journal.load_snapshot(stream, max_version)
 
+    async def truncate(self, stream: str, before_version: int) -> int:
+        return await self._journal.truncate(stream, before_version)
+
     def release(self) -> None:
         for subscription in self._subscriptions:
             subscription.unsubscribe()

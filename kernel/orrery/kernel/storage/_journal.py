@@ -165,3 +165,16 @@ class EventJournal:
         if found is None:
             return None
         return found[0], decode(found[1])
+
+    async def truncate(self, stream: str, before_version: int) -> int:
+        """Delete events of ``stream`` with a version below ``before_version``, and the
+        snapshots older than the newest snapshot below it; the number of events deleted.
+
+        For retention once a snapshot (or a consumer's position) covers them. The
+        stream's latest event is always kept, so its version and ``expected_version``
+        checks carry on. ``read`` from a truncated version starts at the first event
+        kept, and ``read_all`` no longer replays what was deleted.
+        """
+        validate_name("stream", stream, allow_empty=False)
+        _check_version("before_version", before_version)
+        return await self._storage._truncate(self._namespace, stream, before_version)

@@ -27,6 +27,17 @@ _SQL_APPEND = "SELECT o_appended, o_version FROM orrery_append($1, $2, $3, $4, $
 _SQL_HEAD = (
     "SELECT coalesce(max(version), 0) FROM orrery_events WHERE namespace = $1 AND stream = $2"
 )
+# Retention: never the latest event (it carries the stream's version), and never the
+# newest snapshot below the cut (a reader restarts from it).
+_SQL_TRUNCATE_EVENTS = (
+    "DELETE FROM orrery_events WHERE namespace = $1 AND stream = $2 AND version < $3 "
+    "AND version < (SELECT max(version) FROM orrery_events WHERE namespace = $1 AND stream = $2)"
+)
+_SQL_TRUNCATE_SNAPSHOTS = (
+    "DELETE FROM orrery_snapshots WHERE namespace = $1 AND stream = $2 AND version < ("
+    "SELECT max(version) FROM orrery_snapshots "
+    "WHERE namespace = $1 AND stream = $2 AND version < $3)"
+)
 _SQL_READ_STREAM = (
     f"SELECT {_EVENT_COLUMNS} FROM orrery_events "
     "WHERE namespace = $1 AND stream = $2 AND version >= $3 ORDER BY version LIMIT $4"
@@ -331,3 +342,13 @@ class PostgresStorage(Storage):
         except _DB_ERRORS as e:
             raise self._error(f"load a snapshot of stream {stream!r}", e) from e
         return None if row is None else (int(row[0]), bytes(row[1]))
+
+    async def _truncate(self, namespace: str, stream: str, before_version: int) -> int:
+        pool = self._get_pool("truncate a journal stream")
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                status = await conn.execute(_SQL_TRUNCATE_EVENTS, namespace, stream, before_version)
+                await conn.execute(_SQL_TRUNCATE_SNAPSHOTS, namespace, stream, before_version)
+        except _DB_ERRORS as e:
+            raise self._error(f"truncate stream {stream!r}", e) from e
+        return int(status.split()[-1])

@@ -32,6 +32,17 @@ _SQL_INSERT = (
     "INSERT INTO orrery_events (namespace, stream, version, type, data, meta, time_ns) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+# Retention: never the latest event (it carries the stream's version), and never the
+# newest snapshot below the cut (a reader restarts from it).
+_SQL_TRUNCATE_EVENTS = (
+    "DELETE FROM orrery_events WHERE namespace = ?1 AND stream = ?2 AND version < ?3 "
+    "AND version < (SELECT max(version) FROM orrery_events WHERE namespace = ?1 AND stream = ?2)"
+)
+_SQL_TRUNCATE_SNAPSHOTS = (
+    "DELETE FROM orrery_snapshots WHERE namespace = ?1 AND stream = ?2 AND version < ("
+    "SELECT max(version) FROM orrery_snapshots "
+    "WHERE namespace = ?1 AND stream = ?2 AND version < ?3)"
+)
 _SQL_READ_STREAM = (
     f"SELECT {_EVENT_COLUMNS} FROM orrery_events "
     "WHERE namespace = ? AND stream = ? AND version >= ? ORDER BY version LIMIT ?"
@@ -340,3 +351,20 @@ class SQLiteStorage(Storage):
         except sqlite3.Error as e:
             raise self._error(f"load a snapshot of stream {stream!r}", e) from e
         return None if row is None else (int(row[0]), bytes(row[1]))
+
+    async def _truncate(self, namespace: str, stream: str, before_version: int) -> int:
+        conn = self._connection("truncate a journal stream")
+        params = (namespace, stream, before_version)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = conn.execute(_SQL_TRUNCATE_EVENTS, params).rowcount
+                conn.execute(_SQL_TRUNCATE_SNAPSHOTS, params)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise self._error(f"truncate stream {stream!r}", e) from e
+        return int(deleted)

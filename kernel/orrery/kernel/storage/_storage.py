@@ -146,3 +146,8 @@ class Storage(ABC):
     async def _load_snapshot(
         self, namespace: str, stream: str, max_version: int | None
     ) -> tuple[int, bytes] | None: ...
+
+    @abstractmethod
+    async def _truncate(self, namespace: str, stream: str, before_version: int) -> int:
+        """Delete events below ``before_version`` but never the latest, and snapshots
+        older than the newest one below ``before_version``; events deleted."""

@@ -18,6 +18,7 @@ from ._runner import Job, Registration, current_job
 from ._service import Scheduler
 from .errors import (
     DuplicateHandler,
+    FellBehind,
     InvalidTaskOptions,
     InvalidTransition,
     Preempted,
@@ -51,6 +52,7 @@ __all__ = [
     "SchedulerConfig",
     "SchedulerError",
     "SchedulerPlugin",
+    "FellBehind",
     "SchedulerStopped",
     "SystemClock",
     "Task",

@@ -54,6 +54,10 @@ class SchedulerConfig(BaseModel):
     lease: float = Field(30.0, gt=0)
     #: Operations between journal snapshots (bounds restart time).
     snapshot_every: int = Field(50_000, ge=100)
+    #: Seconds operations stay in the journal after a snapshot covers them; then they
+    #: and older snapshots are deleted (bounds disk use). A node that falls further
+    #: behind stops scheduling until restarted. ``None`` keeps everything.
+    journal_retention: float | None = Field(3600.0, ge=0)
     #: Seconds running tasks get to finish at shutdown before they are stopped and
     #: re-queued.
     shutdown_grace: float = Field(2.0, ge=0)

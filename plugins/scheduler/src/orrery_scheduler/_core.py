@@ -41,6 +41,7 @@ from ._placement import ClusterView
 from ._runner import Handlers
 from ._state import Op, TaskTable
 from ._stats import Stats
+from .errors import FellBehind, SchedulerStopped
 
 __all__ = ["Core"]
 
@@ -83,6 +84,8 @@ class Core:
         self._armed: dict[str, float] = {}
         self.stopping = False
         self._closing = False
+        #: Why this node stopped scheduling for good (`FellBehind`), or None.
+        self.failed: str | None = None
         # One journal conversation at a time: an append and a catch-up must not overlap.
         self._lock = asyncio.Lock()
 
@@ -200,6 +203,8 @@ class Core:
                 await self._apply_remote(await self.oplog.catch_up())
                 for batch, _ in entries:
                     batch[:] = [op for op in batch if self._still_valid(op)]
+            except FellBehind:
+                raise  # retrying cannot help: the operations it missed are gone
             except Exception:
                 if self.stopping and delay > 1:
                     raise
@@ -247,8 +252,32 @@ class Core:
         async with self._lock:
             if await self.oplog.head() <= self.oplog.version:
                 return False
-            await self._apply_remote(await self.oplog.catch_up())
+            try:
+                ops = await self.oplog.catch_up()
+            except FellBehind as e:
+                self._fail(str(e))
+                raise
+            await self._apply_remote(ops)
             return True
+
+    def _fail(self, reason: str) -> None:
+        """Stop scheduling on this node for good: its view of the tasks is incomplete.
+
+        Local runs are stopped; with no more heartbeats, other nodes re-queue them.
+        """
+        if self.failed is not None:
+            return
+        self.failed = reason
+        self.log.error("scheduler stopped scheduling: %s", reason)
+        self._closing = True
+        self.wake()
+        for run in list(self.dispatcher.runs.values()):
+            self.execution.stop(run, "node fell behind the journal")
+        pending, self._pending = self._pending, []
+        for _, future in pending:
+            if future is not None and not future.done():
+                future.set_exception(SchedulerStopped("store the operation", reason))
+        self.effects.cancel_waiters()
 
     # -- the pump --------------------------------------------------------------------
 
@@ -273,6 +302,9 @@ class Core:
                         continue
             except asyncio.CancelledError:
                 raise
+            except FellBehind as e:
+                self._fail(str(e))
+                return
             except Exception:
                 self.log.exception("scheduler pump failed; retrying")
                 await asyncio.sleep(0.1)

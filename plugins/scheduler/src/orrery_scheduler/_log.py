@@ -11,13 +11,15 @@ which is what makes a claim exclusive.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from orrery.sdk import Journal, WrongExpectedVersion
 
 from ._model import Task, task_record
 from ._state import Op
+from .errors import FellBehind
 
 __all__ = ["Conflict", "JournalLog", "MemoryLog", "OpLog"]
 
@@ -60,16 +62,35 @@ class MemoryLog(OpLog):
 
 
 class JournalLog(OpLog):
-    """Operations in one journal stream, with snapshots every ``snapshot_every`` ops."""
+    """Operations in one journal stream, with snapshots every ``snapshot_every`` ops.
+
+    Retention: once a snapshot this node saved is ``retention`` seconds old, the
+    operations it covers (and older snapshots) are deleted. Every node snapshots and
+    truncates on its own; a peer that has not applied the deleted operations yet finds
+    a gap when it catches up and raises `FellBehind` rather than carry on with a partial
+    view.
+    """
 
     durable = True
 
-    def __init__(self, journal: Journal, stream: str, snapshot_every: int) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        stream: str,
+        snapshot_every: int,
+        *,
+        retention: float | None = None,
+        now: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         self._journal = journal
         self.stream = stream
         self.version = 0
         self._snapshot_every = snapshot_every
         self._since_snapshot = 0
+        self._retention = retention
+        self._now = now
+        #: (time saved, version) of this node's snapshots not yet used to truncate.
+        self._snapshots: deque[tuple[float, int]] = deque()
 
     async def append(self, ops: Sequence[Op]) -> None:
         data = [
@@ -90,6 +111,8 @@ class JournalLog(OpLog):
     async def catch_up(self) -> list[Op]:
         ops: list[Op] = []
         async for event in self._journal.read(self.stream, self.version + 1):
+            if event.version != self.version + 1:
+                raise FellBehind(self.stream, self.version, event.version)
             if event.type == _EVENT_TYPE:
                 ops.extend(event.data)
             self.version = event.version
@@ -111,3 +134,12 @@ class JournalLog(OpLog):
     async def save_snapshot(self, state: dict[str, Any]) -> None:
         await self._journal.save_snapshot(self.stream, self.version, state)
         self._since_snapshot = 0
+        if self._retention is None:
+            return
+        now = self._now()
+        self._snapshots.append((now, self.version))
+        cut = None
+        while self._snapshots and now - self._snapshots[0][0] >= self._retention:
+            cut = self._snapshots.popleft()[1]
+        if cut is not None:
+            await self._journal.truncate(self.stream, cut + 1)

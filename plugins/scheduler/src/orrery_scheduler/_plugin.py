@@ -59,11 +59,15 @@ class SchedulerPlugin(Plugin):
         config = self._config(ctx)
         node = config.node_id or await self._kernel_node(ctx)
         oplog: OpLog
+        clock = self.clock or SystemClock()
         if config.persistence == "journal":
-            oplog = JournalLog(ctx.journal, f"tasks.{config.cluster}", config.snapshot_every)
+            oplog = JournalLog(
+                ctx.journal, f"tasks.{config.cluster}", config.snapshot_every,
+                retention=config.journal_retention, now=clock.now,
+            )
         else:
             oplog = MemoryLog()
-        core = self.core = Core(config, self.clock or SystemClock(), oplog, ctx.bus, node, ctx.log)
+        core = self.core = Core(config, clock, oplog, ctx.bus, node, ctx.log)
         restored, self._restored = self._restored or {}, None
         handlers = restored.pop("handlers", None)
         if isinstance(handlers, Handlers):
@@ -120,4 +124,6 @@ class SchedulerPlugin(Plugin):
         """Counts by state and whether the pump runs."""
         if self.core is None:
             return {"ok": False, "reason": "not started"}
+        if self.core.failed is not None:
+            return {"ok": False, "reason": self.core.failed}
         return {"ok": True, "node": self.core.node, "tasks": self.core.counts()}

@@ -69,6 +69,8 @@ class Scheduler:
     def _check(self, operation: str) -> Core:
         if not self.running:
             raise SchedulerStopped(operation)
+        if self._core.failed is not None:
+            raise SchedulerStopped(operation, self._core.failed)
         return self._core
 
     # -- task functions --------------------------------------------------------------

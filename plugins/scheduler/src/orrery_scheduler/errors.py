@@ -6,6 +6,7 @@ from typing import Any
 
 __all__ = [
     "DuplicateHandler",
+    "FellBehind",
     "InvalidTaskOptions",
     "InvalidTransition",
     "Preempted",
@@ -86,13 +87,33 @@ class InvalidTransition(SchedulerError):
 
 
 class SchedulerStopped(SchedulerError):
-    """The scheduler is not running (the plugin stopped or has not started)."""
+    """The scheduler is not running (the plugin stopped or has not started, or this
+    node stopped scheduling because of ``reason``)."""
 
-    def __init__(self, operation: str) -> None:
+    def __init__(self, operation: str, reason: str | None = None) -> None:
+        if reason is not None:
+            super().__init__(f"cannot {operation}: {reason}")
+        else:
+            super().__init__(
+                f"cannot {operation}: the scheduler is stopped; wait for the scheduler plugin "
+                f"to be active (orrery plugins ls)"
+            )
+
+
+class FellBehind(SchedulerError):
+    """This node had not applied operations the journal's retention already deleted:
+    its view of the tasks would be incomplete, so it stops scheduling."""
+
+    def __init__(self, stream: str, applied: int, first_kept: int) -> None:
         super().__init__(
-            f"cannot {operation}: the scheduler is stopped; wait for the scheduler plugin "
-            f"to be active (orrery plugins ls)"
+            f"this node applied journal stream {stream!r} up to version {applied}, but the "
+            f"journal now continues at version {first_kept}: the node fell further behind "
+            f"than journal_retention and stopped scheduling; restart the scheduler on this "
+            f"node (it loads the latest snapshot), or raise journal_retention"
         )
+        self.stream = stream
+        self.applied = applied
+        self.first_kept = first_kept
 
 
 class TaskCancelled(SchedulerError):
