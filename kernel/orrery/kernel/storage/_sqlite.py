@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from orrery.sdk.errors import WrongExpectedVersion
@@ -249,8 +251,7 @@ class SQLiteStorage(Storage):
     ) -> int:
         conn = self._connection("append to a journal")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _write_transaction(conn):
                 (current,) = conn.execute(_SQL_HEAD, (namespace, stream)).fetchone()
                 if expected_version is not None and expected_version != current:
                     raise WrongExpectedVersion(stream, expected_version, current)
@@ -262,11 +263,6 @@ class SQLiteStorage(Storage):
                             for n, row in enumerate(rows, 1)
                         ],
                     )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except sqlite3.IntegrityError as e:
             # Only reachable if something bypassed BEGIN IMMEDIATE; the unique
             # (namespace, stream, version) constraint still refused a duplicate.
@@ -356,15 +352,23 @@ class SQLiteStorage(Storage):
         conn = self._connection("truncate a journal stream")
         params = (namespace, stream, before_version)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _write_transaction(conn):
                 deleted = conn.execute(_SQL_TRUNCATE_EVENTS, params).rowcount
                 conn.execute(_SQL_TRUNCATE_SNAPSHOTS, params)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         except sqlite3.Error as e:
             raise self._error(f"truncate stream {stream!r}", e) from e
         return int(deleted)
+
+
+@contextmanager
+def _write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` (take the write lock up front, so a read-then-write cannot
+    lose a race), commit on success, roll back on anything else."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
