@@ -190,6 +190,41 @@ async def test_dependents_keep_working_and_see_the_new_service(make_kernel, writ
         assert route.handler(None) == "v2"
 
 
+HANDOVER = """
+from orrery.sdk import Plugin, ServiceKey, hookimpl
+
+class Handover(Plugin):
+    name = "handover"
+
+    @hookimpl
+    def orrery_restore(self, state):
+        self.shared = state["shared"]
+
+    @hookimpl
+    async def orrery_start(self, ctx):
+        self.shared = getattr(self, "shared", None) or {{"starts": 0}}
+        self.shared["starts"] += 1
+        ctx.services.provide(ServiceKey("shared"), self.shared)
+
+    @hookimpl
+    def orrery_snapshot(self):
+        return {{"shared": self.shared, "version": "{version}"}}
+"""
+
+
+async def test_a_service_object_handed_to_the_next_version_stays_provided(
+    make_kernel, write_plugin
+) -> None:
+    # The new version provides the very object the old one did; the old version's
+    # release must not withdraw it.
+    path = write_plugin("handover.py", HANDOVER.format(version="v1"))
+    async with make_kernel() as k:
+        path.write_text(HANDOVER.format(version="v2"))
+        await k.reload("handover")
+        assert k.plugins["handover"].state == "active"
+        assert k.services.get("shared") == {"starts": 2}
+
+
 async def test_package_plugins_reload_their_submodules_freshly(make_kernel, write_plugin) -> None:
     sub = write_plugin("pkg/answer.py", "VALUE = 1\n")
     write_plugin(

@@ -72,18 +72,18 @@ async def test_kernel_events_become_metrics(orrery_kernel: Any) -> None:
         assert durations.labels("orrery.test.ping").stats().max == 0.25
 
 
+RELOADABLE = """
+import orrery_metrics
+
+class Metrics(orrery_metrics.MetricsPlugin):
+    name = "metrics"
+"""
+
+
 async def test_hot_reload_keeps_values_and_alert_states(
     orrery_kernel: Any, orrery_plugins_dir: Any
 ) -> None:
-    path = orrery_plugins_dir(
-        "metrics_plugin.py",
-        """
-        import orrery_metrics
-
-        class Metrics(orrery_metrics.MetricsPlugin):
-            name = "metrics"
-        """,
-    )
+    path = orrery_plugins_dir("metrics_plugin.py", RELOADABLE)
     rules = [{"name": "Deep", "expr": "queue_depth", "threshold": 10}]
     config = {"plugins": {"metrics": {**FAST, "alerts": rules}}}
     async with orrery_kernel(plugins_dirs=[path.parent], config=config) as k:
@@ -101,6 +101,30 @@ async def test_hot_reload_keeps_values_and_alert_states(
         # announced it a second time.
         [event] = await next_alert.wait()
         assert event.type == "alert.resolved" and event.data["alert"] == "Deep"
+
+
+async def test_metric_objects_held_across_a_reload_keep_counting(
+    orrery_kernel: Any, orrery_plugins_dir: Any
+) -> None:
+    # A plugin declares its metrics once and keeps the objects; the metrics plugin is
+    # reloaded under it. Every later update must reach what the new version exposes.
+    path = orrery_plugins_dir("metrics_plugin.py", RELOADABLE)
+    config = {"plugins": {"metrics": FAST}}
+    async with orrery_kernel(plugins_dirs=[path.parent], config=config) as k:
+        held = k.service(METRICS).counter("held_total")
+        child = k.service(METRICS).gauge("held_depth", labels=("queue",)).labels("a")
+        held.inc(2)
+        child.set(3)
+        await k.reload("metrics")
+        k.assert_state("metrics", "active")
+        held.inc(5)
+        child.set(9)
+        registry = k.service(METRICS)
+        assert registry.counter("held_total").value == 7
+        assert registry.gauge("held_depth", labels=("queue",)).labels("a").value == 9
+        _, body = k.service(METRICS_EXPOSITION)()
+        assert b"held_total 7.0" in body
+        assert b'held_depth{queue="a"} 9.0' in body
 
 
 async def test_routes_are_mounted_and_answer(orrery_kernel: Any) -> None:

@@ -119,7 +119,7 @@ async def test_the_plugin_samples_the_kernel_service(orrery_kernel: Any) -> None
         introspection = provide_introspection(k.kernel)  # the kernel provides it at start
         assert services.get(KERNEL_SERVICE) is introspection
         # Without the service the plugin still scrapes, just without fresh kernel figures.
-        assert services.withdraw(KERNEL_SERVICE_OWNER, KERNEL_SERVICE, introspection)
+        assert services.withdraw(KERNEL_SERVICE, None)  # the kernel set it, no plugin
         introspection.http.record("GET", "/v1/status", 200, 0.01)
         expose()
         assert not registry.get("orrery_http_requests_total").children()

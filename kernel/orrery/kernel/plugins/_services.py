@@ -29,7 +29,8 @@ class ServiceRegistry:
     """Kernel-wide map of service name -> (providing plugin, implementation)."""
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[str, Any]] = {}
+        #: name -> (providing plugin, implementation, the `PluginServices` that set it)
+        self._entries: dict[str, tuple[str, Any, object | None]] = {}
 
     def check(self, owner: str, key: ServiceKey[Any] | str, impl: Any) -> str:
         """Raise unless ``owner`` may provide ``impl`` under ``key``; returns the name."""
@@ -47,13 +48,14 @@ class ServiceRegistry:
             )
         return name
 
-    def set(self, owner: str, name: str, impl: Any) -> None:
-        self._entries[name] = (owner, impl)
+    def set(self, owner: str, name: str, impl: Any, provider: object | None = None) -> None:
+        self._entries[name] = (owner, impl, provider)
 
-    def withdraw(self, owner: str, name: str, impl: Any) -> bool:
-        """Remove ``name`` if it is still ``owner``'s ``impl`` (a newer version's stays)."""
+    def withdraw(self, name: str, provider: object) -> bool:
+        """Remove ``name`` if ``provider`` set it last: a newer version's registration
+        stays, even when it hands over the very same object."""
         current = self._entries.get(name)
-        if current is not None and current[0] == owner and current[1] is impl:
+        if current is not None and current[2] is provider:
             del self._entries[name]
             return True
         return False
@@ -73,7 +75,7 @@ class ServiceRegistry:
 
     def names(self) -> dict[str, str]:
         """Service name -> providing plugin."""
-        return {name: who for name, (who, _) in self._entries.items()}
+        return {name: who for name, (who, _, _) in self._entries.items()}
 
 
 class ServiceHandle:
@@ -130,7 +132,7 @@ class PluginServices:
         name = self._registry.check(self._owner, key, impl)
         self._provided[name] = impl
         if not self._staged:
-            self._registry.set(self._owner, name, impl)
+            self._registry.set(self._owner, name, impl, self)
 
     def get(self, key: ServiceKey[Any] | str) -> Any:
         name = key_name(key)
@@ -141,12 +143,10 @@ class PluginServices:
 
     def activate(self) -> None:
         for name, impl in self._provided.items():
-            self._registry.set(self._owner, name, impl)
+            self._registry.set(self._owner, name, impl, self)
         self._staged = False
 
     def release(self) -> list[str]:
-        gone = [
-            n for n, impl in self._provided.items() if self._registry.withdraw(self._owner, n, impl)
-        ]
+        gone = [n for n in self._provided if self._registry.withdraw(n, self)]
         self._provided.clear()
         return gone

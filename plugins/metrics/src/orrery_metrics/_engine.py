@@ -26,10 +26,18 @@ _STATE_VERSION = 1
 class MetricsEngine:
     """Owns a `MetricsRegistry`, a `SeriesStore` and an `AlertManager` built from config."""
 
-    def __init__(self, config: MetricsConfig | None = None, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        config: MetricsConfig | None = None,
+        clock: Clock = time.time,
+        *,
+        registry: MetricsRegistry | None = None,
+    ) -> None:
         self.config = config or MetricsConfig()
         self.clock = clock
-        self.registry = MetricsRegistry(
+        if registry is not None and not self.can_adopt(registry, self.config, clock):
+            raise ValueError("the registry was built with another clock or accuracy")
+        self.registry = registry or MetricsRegistry(
             clock=clock,
             relative_accuracy=self.config.relative_accuracy,
             max_children=self.config.max_children,
@@ -96,13 +104,27 @@ class MetricsEngine:
             "alerts": self.alerts.to_dict(),
         }
 
-    def restore(self, state: Mapping[str, Any]) -> list[str]:
-        """Load a `snapshot`; returns names of metrics that could not be restored."""
+    @staticmethod
+    def can_adopt(registry: object, config: MetricsConfig, clock: Clock) -> bool:
+        """Whether ``registry`` (the previous version's, on a hot reload) can serve an
+        engine with ``config``: same class, clock, accuracy and child limit."""
+        return (
+            isinstance(registry, MetricsRegistry)
+            and registry.clock is clock
+            and registry.relative_accuracy == config.relative_accuracy
+            and registry.max_children == config.max_children
+        )
+
+    def restore(self, state: Mapping[str, Any], *, values: bool = True) -> list[str]:
+        """Load a `snapshot`; returns names of metrics that could not be restored.
+
+        ``values=False`` leaves the registry alone (it was adopted, values and all).
+        """
         if not state:
             return []
         if state.get("version") != _STATE_VERSION:
             return [f"<state version {state.get('version')!r} not understood>"]
-        skipped = load_registry(self.registry, state.get("registry", {}))
+        skipped = load_registry(self.registry, state.get("registry", {})) if values else []
         self.store.load(state.get("series", {}))
         self.alerts.load(state.get("alerts", {}))
         return skipped

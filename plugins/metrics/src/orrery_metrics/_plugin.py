@@ -23,6 +23,9 @@ from ._registry import MetricsRegistry
 
 __all__ = ["METRICS", "METRICS_ENGINE", "METRICS_EXPOSITION", "MetricsPlugin"]
 
+#: Snapshot key of the registry object handed from one version to the next in process.
+_LIVE_REGISTRY = "live_registry"
+
 #: The registry other plugins declare and update metrics in.
 METRICS: ServiceKey[MetricsRegistry] = ServiceKey("metrics", MetricsRegistry)
 #: The whole engine (time series, alert manager), for plugins such as dashboards.
@@ -63,18 +66,32 @@ class MetricsPlugin(Plugin):
             self._restore(ctx, self.engine, state)
 
     @staticmethod
-    def _restore(ctx: Context, engine: MetricsEngine, state: dict[str, Any]) -> None:
-        skipped = engine.restore(state)
+    def _restore(
+        ctx: Context, engine: MetricsEngine, state: dict[str, Any], *, values: bool = True
+    ) -> None:
+        skipped = engine.restore(state, values=values)
         if skipped:
             ctx.log.warning("metrics not restored after reload: %s", ", ".join(skipped))
 
     @hookimpl
     async def orrery_start(self, ctx: Context) -> None:
         """Build the engine, provide the service, mount routes, start the loop."""
-        engine = self.engine = MetricsEngine(self._config(ctx), self._clock)
-        if self._restored is not None:
-            self._restore(ctx, engine, self._restored)
-            self._restored = None
+        config = self._config(ctx)
+        restored = dict(self._restored) if self._restored is not None else None
+        self._restored = None
+        live = restored.pop(_LIVE_REGISTRY, None) if restored is not None else None
+        adopted = live is not None and MetricsEngine.can_adopt(live, config, self._clock)
+        if live is not None and not adopted:
+            ctx.log.warning(
+                "metrics reloaded with another registry (new code, clock or accuracy): values "
+                "were copied, but metric objects other plugins hold keep updating the old "
+                "one until they declare them again"
+            )
+        engine = self.engine = MetricsEngine(
+            config, self._clock, registry=live if adopted else None
+        )
+        if restored is not None:
+            self._restore(ctx, engine, restored, values=not adopted)
         exposition = self._exposition(ctx, engine)
         ctx.services.provide(METRICS, engine.registry)
         ctx.services.provide(METRICS_ENGINE, engine)
@@ -106,8 +123,12 @@ class MetricsPlugin(Plugin):
 
     @hookimpl
     async def orrery_snapshot(self, ctx: Context) -> dict[str, Any]:
-        """Metric values, time series and alert states for the next version."""
-        return self.engine.snapshot() if self.engine is not None else {}
+        """Metric values, time series and alert states for the next version, and the
+        live registry itself: plugins hold its metric objects, and the next version
+        keeps serving those same objects (no update between the two is lost)."""
+        if self.engine is None:
+            return {}
+        return {**self.engine.snapshot(), _LIVE_REGISTRY: self.engine.registry}
 
     @hookimpl
     async def orrery_health(self, ctx: Context) -> dict[str, Any]:
