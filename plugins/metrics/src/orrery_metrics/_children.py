@@ -147,20 +147,47 @@ class Timer:
         self._observe(time.perf_counter() - self._start)
 
 
-def _clean(buf: list[float]) -> tuple[list[float], float, int]:
-    """Sorted finite values of ``buf``, their sum and how many were dropped."""
-    total = sum(buf)
-    if math.isfinite(total):
-        return sorted(buf), total, 0
-    # Rare path: NaN or infinities cannot be placed in the sketch; drop and count them.
-    kept = [v for v in buf if math.isfinite(v)]
-    return sorted(kept), sum(kept), len(buf) - len(kept)
+class _Distribution(_Child):
+    """A child that buffers observations and folds them into its sketches in batches."""
+
+    __slots__ = ("_buf", "dropped")
+
+    def __init__(self, created: float) -> None:
+        super().__init__(created)
+        self._buf: list[float] = []
+        #: Observations ignored because they were NaN or infinite.
+        self.dropped = 0
+
+    def time(self) -> Timer:
+        """``with d.time(): ...`` observes the block's duration in seconds."""
+        return Timer(self.observe)
+
+    def observe(self, value: float) -> None:
+        raise NotImplementedError
+
+    def _take_buffered(self) -> tuple[list[float], float]:
+        """Empty the buffer: its finite values sorted, and their sum.
+
+        NaN and infinities cannot be placed in a sketch: they are counted in `dropped`.
+        """
+        buf = self._buf
+        if not buf:
+            return [], 0.0
+        total = sum(buf)
+        if math.isfinite(total):
+            values = sorted(buf)
+        else:  # rare path
+            values = sorted(v for v in buf if math.isfinite(v))
+            total = sum(values)
+            self.dropped += len(buf) - len(values)
+        buf.clear()
+        return values, total
 
 
-class HistogramChild(_Child):
+class HistogramChild(_Distribution):
     """A distribution with cumulative buckets and percentiles since creation."""
 
-    __slots__ = ("_buf", "_counts", "_sketch", "bounds", "dropped")
+    __slots__ = ("_counts", "_sketch", "bounds")
 
     def __init__(self, created: float, bounds: Sequence[float], relative_accuracy: float) -> None:
         super().__init__(created)
@@ -168,9 +195,6 @@ class HistogramChild(_Child):
         self.bounds = tuple(bounds)
         self._counts = [0] * len(self.bounds)
         self._sketch = QuantileSketch(relative_accuracy)
-        self._buf: list[float] = []
-        #: Observations ignored because they were NaN or infinite.
-        self.dropped = 0
 
     def observe(self, value: float) -> None:
         """Record one value."""
@@ -180,16 +204,8 @@ class HistogramChild(_Child):
             if len(buf) >= FOLD_AT:
                 self._fold()
 
-    def time(self) -> Timer:
-        """``with h.time(): ...`` observes the block's duration in seconds."""
-        return Timer(self.observe)
-
     def _fold(self) -> None:
-        if not self._buf:
-            return
-        values, total, dropped = _clean(self._buf)
-        self._buf.clear()
-        self.dropped += dropped
+        values, total = self._take_buffered()
         if not values:
             return
         counts = self._counts
@@ -269,7 +285,7 @@ class HistogramChild(_Child):
         return self.count
 
 
-class SummaryChild(_Child):
+class SummaryChild(_Distribution):
     """A distribution with percentiles over a sliding time window.
 
     Count and sum are cumulative, as Prometheus expects of a summary; min, max, avg and
@@ -279,7 +295,6 @@ class SummaryChild(_Child):
 
     __slots__ = (
         "_accuracy",
-        "_buf",
         "_clock",
         "_count",
         "_epochs",
@@ -288,7 +303,6 @@ class SummaryChild(_Child):
         "_sketches",
         "_sum",
         "_width",
-        "dropped",
     )
 
     def __init__(
@@ -305,13 +319,10 @@ class SummaryChild(_Child):
         self._width = max_age / age_buckets
         self._sketches = [QuantileSketch(relative_accuracy) for _ in range(age_buckets)]
         self._epochs = [-1] * age_buckets
-        self._buf: list[float] = []
         self._buf_epoch = 0
         self._buf_until = -math.inf
         self._count = 0
         self._sum = 0.0
-        #: Observations ignored because they were NaN or infinite.
-        self.dropped = 0
 
     def observe(self, value: float) -> None:
         """Record one value."""
@@ -327,16 +338,8 @@ class SummaryChild(_Child):
             if len(buf) >= FOLD_AT:
                 self._fold()
 
-    def time(self) -> Timer:
-        """``with s.time(): ...`` observes the block's duration in seconds."""
-        return Timer(self.observe)
-
     def _fold(self) -> None:
-        if not self._buf:
-            return
-        values, total, dropped = _clean(self._buf)
-        self._buf.clear()
-        self.dropped += dropped
+        values, total = self._take_buffered()
         if not values:
             return
         epoch = self._buf_epoch
