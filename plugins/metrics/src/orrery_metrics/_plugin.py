@@ -77,9 +77,9 @@ class MetricsPlugin(Plugin):
     async def orrery_start(self, ctx: Context) -> None:
         """Build the engine, provide the service, mount routes, start the loop."""
         config = self._config(ctx)
-        restored = dict(self._restored) if self._restored is not None else None
+        restored = dict(self._restored or {})
         self._restored = None
-        live = restored.pop(_LIVE_REGISTRY, None) if restored is not None else None
+        live = restored.pop(_LIVE_REGISTRY, None)
         adopted = live is not None and MetricsEngine.can_adopt(live, config, self._clock)
         if live is not None and not adopted:
             ctx.log.warning(
@@ -90,8 +90,7 @@ class MetricsPlugin(Plugin):
         engine = self.engine = MetricsEngine(
             config, self._clock, registry=live if adopted else None
         )
-        if restored is not None:
-            self._restore(ctx, engine, restored, values=not adopted)
+        self._restore(ctx, engine, restored, values=not adopted)
         exposition = self._exposition(ctx, engine)
         ctx.services.provide(METRICS, engine.registry)
         ctx.services.provide(METRICS_ENGINE, engine)

@@ -200,7 +200,7 @@ class Core:
                 await self.oplog.append(ops)
                 return
             except Conflict:
-                await self._apply_remote(await self.oplog.catch_up())
+                await self._apply_remote(await self._catch_up())
                 for batch, _ in entries:
                     batch[:] = [op for op in batch if self._still_valid(op)]
             except FellBehind:
@@ -252,13 +252,16 @@ class Core:
         async with self._lock:
             if await self.oplog.head() <= self.oplog.version:
                 return False
-            try:
-                ops = await self.oplog.catch_up()
-            except FellBehind as e:
-                self._fail(str(e))
-                raise
-            await self._apply_remote(ops)
+            await self._apply_remote(await self._catch_up())
             return True
+
+    async def _catch_up(self) -> list[Op]:
+        """What other nodes appended; a gap in it ends scheduling on this node."""
+        try:
+            return await self.oplog.catch_up()
+        except FellBehind as e:
+            self._fail(str(e))
+            raise
 
     def _fail(self, reason: str) -> None:
         """Stop scheduling on this node for good: its view of the tasks is incomplete.
@@ -302,9 +305,8 @@ class Core:
                         continue
             except asyncio.CancelledError:
                 raise
-            except FellBehind as e:
-                self._fail(str(e))
-                return
+            except FellBehind:
+                return  # _catch_up recorded why; this node schedules no more
             except Exception:
                 self.log.exception("scheduler pump failed; retrying")
                 await asyncio.sleep(0.1)

@@ -11,6 +11,7 @@ which is what makes a claim exclusive.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -80,7 +81,7 @@ class JournalLog(OpLog):
         snapshot_every: int,
         *,
         retention: float | None = None,
-        now: Callable[[], float] = lambda: 0.0,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self._journal = journal
         self.stream = stream
