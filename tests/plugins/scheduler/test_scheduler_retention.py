@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from orrery.kernel.storage import SQLiteStorage
-from orrery_scheduler import FellBehind, ManualClock, SchedulerStopped
+from orrery_scheduler import FellBehind, ManualClock, SchedulerPlugin, SchedulerStopped
 from orrery_scheduler._log import JournalLog
 
 STREAM = "tasks.default"
@@ -95,3 +95,12 @@ async def test_a_node_that_fell_behind_stops_scheduling(
             await scheduler.add("noop")
         health = (await k.kernel.health())["scheduler"]
         assert health["ok"] is False and "journal_retention" in health["reason"]
+
+
+@pytest.mark.parametrize("value", [-1, "an hour"])
+async def test_a_bad_retention_is_refused_naming_the_field(orrery_kernel: Any, value: Any) -> None:
+    config = {"plugins": {"scheduler": {"journal_retention": value}}}
+    async with orrery_kernel(SchedulerPlugin, config=config) as k:
+        info = k.plugins["scheduler"]
+        assert info.state == "failed"
+        assert "plugins.scheduler.journal_retention" in (info.error or "")
