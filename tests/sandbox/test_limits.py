@@ -19,6 +19,9 @@ def test_from_config_takes_known_keys() -> None:
         ({"require": ["selinux"]}, "'selinux' is not a layer"),
         ({"hook_timeout": -1}, "hook_timeout must be positive"),
         ({"open_files": 8}, "open_files=8 is too small"),
+        ({"spin_us": "fast"}, "spin_us must be a number, got 'fast'"),
+        ({"ping_interval": None}, "ping_interval must be a number, got None"),
+        ({"cpu_quota": "half"}, "cpu_quota must be a number"),
     ],
 )
 def test_bad_limits(config: dict[str, object], words: str) -> None:

@@ -12,6 +12,13 @@ __all__ = ["LAYER_NAMES", "SandboxLimits"]
 LAYER_NAMES: tuple[str, ...] = ("namespaces", "landlock", "seccomp", "rlimits", "cgroup")
 
 
+#: Limits given as a number of seconds (or a rate, or µs); checked to be numbers first.
+_SECONDS_AND_RATES = (
+    "cpu_quota", "hook_timeout", "start_timeout", "window_s", "backoff_base", "backoff_max",
+    "ping_interval", "spin_us",
+)
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """Resource limits, required layers and restart policy of one sandboxed plugin.
@@ -58,6 +65,12 @@ class SandboxLimits:
                     f"sandbox require entry {name!r} is not a layer; choose from "
                     f"{', '.join(LAYER_NAMES)}"
                 )
+        for name in _SECONDS_AND_RATES:
+            value = getattr(self, name)
+            if value is None and name == "cpu_quota":
+                continue  # unlimited
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"sandbox limit {name} must be a number, got {value!r}")
         for name in ("memory_mb", "cpu_seconds", "max_pids", "open_files"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
