@@ -14,6 +14,7 @@ from .errors import ConfigError
 
 __all__ = [
     "BusConfig",
+    "DaemonConfig",
     "KernelSection",
     "OrreryConfig",
     "PluginSettings",
@@ -71,10 +72,27 @@ class StorageConfig(_Section):
     dsn: str | None = None
 
 
+class DaemonConfig(_Section):
+    """``[daemon]``: the HTTP server of ``orrery daemon`` (command-line flags win)."""
+
+    #: Recent events kept for Last-Event-ID resume: at most this many...
+    replay_size: int = Field(10_000, ge=1)
+    #: ...and at most this many bytes of their JSON, whichever is reached first.
+    replay_bytes: int = Field(64 << 20, ge=1024)
+    #: Seconds a client may take to send a request's headers (from connecting, or from
+    #: the first byte of a further request on a kept-alive connection); then 408 and close.
+    header_timeout: float = Field(10.0, gt=0)
+    #: Seconds an idle kept-alive connection stays open between requests.
+    idle_timeout: float = Field(75.0, gt=0)
+    #: Open connections at most (event streams included); further ones get 503 and close.
+    max_connections: int = Field(1024, ge=1)
+
+
 class OrreryConfig(_Section):
     kernel: KernelSection = KernelSection()
     bus: BusConfig = BusConfig()
     storage: StorageConfig = StorageConfig()
+    daemon: DaemonConfig = DaemonConfig()
     plugins: dict[str, dict[str, Any]] = {}
 
 

@@ -42,9 +42,50 @@ def daemon_command(
         int, typer.Option("--max-body-size", min=1024, help="Largest request body, in bytes.")
     ] = 1 << 20,
     replay_size: Annotated[
-        int,
-        typer.Option("--replay-size", min=1, help="Recent events kept for Last-Event-ID resume."),
-    ] = 10_000,
+        int | None,
+        typer.Option(
+            "--replay-size",
+            min=1,
+            metavar="EVENTS",
+            help="Recent events kept for Last-Event-ID resume ([daemon] replay_size, 10000).",
+        ),
+    ] = None,
+    replay_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--replay-bytes",
+            min=1024,
+            metavar="BYTES",
+            help="...and at most this many bytes of them ([daemon] replay_bytes, 64 MiB).",
+        ),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--header-timeout",
+            min=0.001,
+            metavar="SECONDS",
+            help="Time a client has to send request headers ([daemon] header_timeout, 10).",
+        ),
+    ] = None,
+    idle_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--idle-timeout",
+            min=0.001,
+            metavar="SECONDS",
+            help="Idle keep-alive connections are closed after this ([daemon] idle_timeout, 75).",
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(
+            "--max-connections",
+            min=1,
+            metavar="N",
+            help="Open connections at most; more get 503 ([daemon] max_connections, 1024).",
+        ),
+    ] = None,
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="Log every HTTP request.")
     ] = False,
@@ -73,6 +114,10 @@ def daemon_command(
         grace_period=grace_period,
         max_body_size=max_body_size,
         replay_size=replay_size,
+        replay_bytes=replay_bytes,
+        header_timeout=header_timeout,
+        idle_timeout=idle_timeout,
+        max_connections=max_connections,
         access_log=access_log,
         metrics_open=metrics_open,
     )

@@ -10,10 +10,11 @@ from typing import Any
 import msgspec
 from aiohttp import WSMsgType, web
 from orrery.kernel.bus import BusClosed, InvalidHeaders
-from orrery.sdk import Event, InvalidTopic, validate_pattern
+from orrery.sdk import InvalidTopic, validate_pattern
 from orrery.sdk._event import format_time_ns
 
 from ._endpoints import Endpoint, Param
+from ._frames import Frame
 from ._http import KERNEL, SETTINGS, authorize, json_response, parse_body
 from ._models import EventAck, PublishRequest
 from ._streams import HUB, StreamSession
@@ -57,7 +58,7 @@ async def publish_event(request: web.Request) -> web.Response:
     return json_response(ack, status=202)
 
 
-def _open(request: web.Request) -> tuple[StreamSession, list[Event], bool]:
+def _open(request: web.Request) -> tuple[StreamSession, list[Frame], bool]:
     pattern = request.query.get("pattern", ">")
     try:
         validate_pattern(pattern)
@@ -85,9 +86,8 @@ def _end_notice(session: StreamSession) -> dict[str, Any]:
     return _notice(kind, f"stream closed: {session.closed}; reconnect with Last-Event-ID", session)
 
 
-def _sse_events(events: list[Event]) -> bytes:
-    # msgspec's compact JSON has no newlines, so each event is one "data:" line.
-    return b"".join(b"id: %s\ndata: %s\n\n" % (e.id.encode(), e.to_json()) for e in events)
+def _sse_events(frames: list[Frame]) -> bytes:
+    return b"".join(f.sse() for f in frames)
 
 
 def _sse_notice(notice: dict[str, Any]) -> bytes:
@@ -146,11 +146,11 @@ async def stream_ws(request: web.Request) -> web.StreamResponse:
         reader = asyncio.create_task(read_until_closed(), name="orrery-ws-reader")
         if lost:
             await ws.send_str(_encode(_gap_notice(session)).decode())
-        for event in backlog:
-            await ws.send_str(event.to_json().decode())
+        for frame in backlog:
+            await ws.send_str(frame.payload.decode())
         while (batch := await session.next_batch(keepalive)) is not None:
-            for event in batch:
-                await ws.send_str(event.to_json().decode())
+            for frame in batch:
+                await ws.send_str(frame.payload.decode())
         if not ws.closed:
             await ws.send_str(_encode(_end_notice(session)).decode())
     except ConnectionError:

@@ -13,6 +13,7 @@ from ._endpoints import Endpoint
 from ._http import KERNEL, SETTINGS, json_response
 from ._models import HealthOut, ReadyOut, StatusOut
 from ._openapi import build_openapi
+from ._guard import GUARD
 from ._streams import HUB
 
 __all__ = ["DRAINING", "ENDPOINTS", "SYSTEM_ENDPOINTS", "init_system", "orrery_version"]
@@ -60,6 +61,8 @@ async def status(request: web.Request) -> web.Response:
         "sandbox": settings.sandbox_layers if settings.sandbox_layers is not None else "unknown",
         "health": await kernel.health(),
         "streams": len(request.app[HUB]),
+        "replay": request.app[HUB].replay.stats(),
+        "connections": request.app[GUARD].stats() if GUARD in request.app else None,
     }
     return json_response(body)
 

@@ -13,6 +13,7 @@ from ._api_metrics import METRICS_ENDPOINT, METRICS_PATH
 from ._api_plugins import PLUGIN_ENDPOINTS
 from ._api_system import ENDPOINTS, SYSTEM_ENDPOINTS, init_system
 from ._endpoints import Endpoint
+from ._guard import GUARD, ConnectionGuard
 from ._http import KERNEL, PUBLIC_PATHS, SETTINGS, DaemonSettings, api_middleware
 from ._mount import mount_plugin_routes
 from ._streams import HUB, StreamHub
@@ -37,23 +38,38 @@ def _endpoints(settings: DaemonSettings) -> tuple[Endpoint, ...]:
     )
 
 
-def build_app(kernel: Kernel, settings: DaemonSettings) -> web.Application:
-    """The HTTP API over a started ``kernel``."""
+def build_app(
+    kernel: Kernel, settings: DaemonSettings, *, guard: ConnectionGuard | None = None
+) -> web.Application:
+    """The HTTP API over a started ``kernel`` (``guard``: the listener's connection
+    limits, told when each request is answered)."""
     endpoints = _endpoints(settings)
     public = PUBLIC_PATHS | {METRICS_PATH} if settings.metrics_open else PUBLIC_PATHS
     # The kernel's introspection service (shared with the metrics plugin) gets the
     # per-route HTTP statistics; registered here if the kernel has not done so itself.
     stats = provide_introspection(kernel).http
     app = web.Application(
-        middlewares=[api_middleware(settings.token, public_paths=public, stats=stats)],
+        middlewares=[
+            api_middleware(
+                settings.token,
+                public_paths=public,
+                stats=stats,
+                on_answered=guard.request_done if guard is not None else None,
+            )
+        ],
         client_max_size=settings.max_body_size,
     )
     app[KERNEL] = kernel
     app[SETTINGS] = settings
+    if guard is not None:
+        app[GUARD] = guard
     app[ENDPOINTS] = endpoints
     init_system(app)
     hub = StreamHub(
-        kernel.bus, replay_size=settings.replay_size, stream_queue=settings.stream_queue
+        kernel.bus,
+        replay_size=settings.replay_size,
+        replay_bytes=settings.replay_bytes,
+        stream_queue=settings.stream_queue,
     )
     app[HUB] = hub
 

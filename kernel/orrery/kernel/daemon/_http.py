@@ -57,6 +57,7 @@ class DaemonSettings:
     max_body_size: int = 1 << 20
     grace_period: float = 10.0
     replay_size: int = 10_000
+    replay_bytes: int = 64 << 20
     stream_queue: int = 1_000
     keepalive: float = 15.0
     sandbox_layers: list[dict[str, Any]] | None = None
@@ -168,9 +169,11 @@ def api_middleware(
     *,
     public_paths: Collection[str] = PUBLIC_PATHS,
     stats: HttpStats | None = None,
+    on_answered: Callable[[Any], None] | None = None,
 ) -> Any:
     """Authenticate the bearer token, map every failure to a JSON error, and record
-    each answer's route, status and duration into ``stats``.
+    each answer's route, status and duration into ``stats``; ``on_answered`` gets the
+    transport of each answered request (the connection guard restarts its header timer).
 
     One middleware rather than three: each costs a coroutine hop per request, and the
     API benchmark counts them.
@@ -208,6 +211,8 @@ def api_middleware(
                     500, "internal error while handling the request; the daemon log has the details"
                 )
         assert response is not None  # every branch above answers or raises
+        if on_answered is not None:
+            on_answered(request.transport)
         if stats is not None:
             stats.record(
                 request.method, route_template(request), response.status, clock() - began

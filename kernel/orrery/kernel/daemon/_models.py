@@ -122,6 +122,12 @@ class StatusOut(BaseModel):
     )
     health: dict[str, dict[str, Any]] = Field(description="orrery_health of each active plugin")
     streams: int = Field(description="Open SSE/WebSocket event streams")
+    replay: dict[str, int] = Field(
+        description="Replay buffer: events and bytes held, max_events and max_bytes"
+    )
+    connections: dict[str, Any] | None = Field(
+        None, description="Open connections, their limit, refusals and header timeouts"
+    )
 
 
 class HealthOut(BaseModel):

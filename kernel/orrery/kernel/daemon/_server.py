@@ -16,6 +16,7 @@ from orrery.kernel._kernel import Kernel
 
 from ._api_system import DRAINING
 from ._app import build_app
+from ._guard import ConnectionGuard, listen
 from ._http import DaemonSettings
 from ._lock import DaemonAddress, StateLock, remove_daemon_file, write_daemon_file
 from ._token import TOKEN_FILE, load_or_create_token
@@ -56,22 +57,37 @@ class Daemon:
         port: int = 7878,
         max_body_size: int = 1 << 20,
         grace_period: float = 10.0,
-        replay_size: int = 10_000,
+        replay_size: int | None = None,
         access_log: bool = False,
         metrics_open: bool = False,
+        replay_bytes: int | None = None,
+        header_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        max_connections: int | None = None,
     ) -> None:
+        # Arguments (the command-line flags) win over [daemon] in the configuration.
+        section = kernel.config.daemon
         self.kernel = kernel
         self.host = host
         self.port = port
         self.max_body_size = max_body_size
         self.grace_period = grace_period
-        self.replay_size = replay_size
+        self.replay_size = section.replay_size if replay_size is None else replay_size
+        self.replay_bytes = section.replay_bytes if replay_bytes is None else replay_bytes
+        self.idle_timeout = section.idle_timeout if idle_timeout is None else idle_timeout
+        self.guard = ConnectionGuard(
+            header_timeout=section.header_timeout if header_timeout is None else header_timeout,
+            max_connections=(
+                section.max_connections if max_connections is None else max_connections
+            ),
+        )
         self.access_log = access_log
         self.metrics_open = metrics_open
         self.url = ""
         self.settings: DaemonSettings | None = None
         self._lock = StateLock(kernel.state_dir)
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
         self._app: web.Application | None = None
         self._kernel_started = False
 
@@ -96,6 +112,7 @@ class Daemon:
                 max_body_size=self.max_body_size,
                 grace_period=self.grace_period,
                 replay_size=self.replay_size,
+                replay_bytes=self.replay_bytes,
                 sandbox_layers=layers,
                 metrics_open=self.metrics_open,
             )
@@ -118,27 +135,32 @@ class Daemon:
             return None
 
     async def _listen(self, settings: DaemonSettings) -> None:
-        app = build_app(self.kernel, settings)
+        app = build_app(self.kernel, settings, guard=self.guard)
         runner = web.AppRunner(
             app,
             handle_signals=False,
             access_log=_ACCESS_LOG if self.access_log else None,
             shutdown_timeout=self.grace_period,
+            keepalive_timeout=self.idle_timeout,
         )
         self._app, self._runner = app, runner
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, backlog=1024)
         try:
-            await site.start()
+            self._listener = await listen(runner, self.host, self.port, self.guard)
         except OSError as e:
             raise DaemonError(
                 f"cannot listen on {self.host}:{self.port}: {e.strerror or e}; pick another "
                 f"--port or stop whatever uses this one"
             ) from e
-        host, port = runner.addresses[0][:2]
+        host, port = self._listener.sockets[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in str(host) else str(host)
         self.url = settings.url = f"http://{shown}:{port}"
         write_daemon_file(self.kernel.state_dir, DaemonAddress(self.url, os.getpid(), time.time()))
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     async def stop(self) -> None:
         """Drain: refuse new connections, finish in-flight requests (bounded by the grace
@@ -147,6 +169,7 @@ class Daemon:
         began = time.monotonic()
         if self._app is not None:
             self._app[DRAINING]["since"] = began
+        self._close_listener()
         if self._runner is not None:
             log.info("draining HTTP requests (grace period %gs)", self.grace_period)
             await self._runner.cleanup()
@@ -157,6 +180,7 @@ class Daemon:
         await self._teardown()
 
     async def _teardown(self) -> None:
+        self._close_listener()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

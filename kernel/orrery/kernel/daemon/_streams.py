@@ -14,47 +14,76 @@ from collections import deque
 from aiohttp import web
 from orrery.sdk import Bus, Event, Subscription, subject_matches
 
+from ._frames import Frame, encode_frame, too_large_frame
+
 __all__ = ["HUB", "ReplayBuffer", "StreamHub", "StreamSession"]
 
 log = logging.getLogger("orrery.kernel.daemon")
 
 
 class ReplayBuffer:
-    """The most recent ``capacity`` events on the bus, in publish order.
+    """The most recent events on the bus, in publish order, bounded by count and bytes.
+
+    Events are kept encoded (what the streams send), which is also what the byte bound
+    counts: ``capacity`` events or ``max_bytes`` of JSON, whichever is reached first.
+    An event larger than ``max_bytes`` on its own is kept as a ``too_large`` notice.
 
     Event ids are time-ordered (UUIDv7) and strictly increasing within the kernel, so
     "after ``last_id``" is a string comparison. The buffer lives in the daemon's memory:
     a restarted daemon cannot replay what was published before it started.
     """
 
-    def __init__(self, capacity: int) -> None:
-        self._events: deque[Event] = deque(maxlen=max(1, capacity))
+    def __init__(self, capacity: int, max_bytes: int = 64 << 20) -> None:
+        self.capacity = max(1, capacity)
+        self.max_bytes = max(1, max_bytes)
+        self._frames: deque[Frame] = deque()
+        self._bytes = 0
         #: Id of the newest event evicted so far: anything up to it can no longer be replayed.
         self._horizon: str | None = None
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._frames)
+
+    @property
+    def size(self) -> int:
+        """Bytes of JSON held."""
+        return self._bytes
 
     @property
     def newest(self) -> str:
         """Id of the newest recorded event ("" when none)."""
-        return self._events[-1].id if self._events else ""
+        return self._frames[-1].id if self._frames else ""
+
+    def stats(self) -> dict[str, int]:
+        """What ``GET /v1/status`` reports: events and bytes held, and the bounds."""
+        return {
+            "events": len(self._frames),
+            "bytes": self._bytes,
+            "max_events": self.capacity,
+            "max_bytes": self.max_bytes,
+        }
 
     def record(self, event: Event) -> None:
         """Bus handler (sync, so the bus calls it inline); returns None: never a reply."""
-        events = self._events
-        if len(events) == events.maxlen:
-            self._horizon = events[0].id
-        events.append(event)
+        frame = encode_frame(event)
+        if frame.size > self.max_bytes:
+            frame = too_large_frame(event, frame.size, self.max_bytes)
+        frames = self._frames
+        frames.append(frame)
+        self._bytes += frame.size
+        while len(frames) > self.capacity or (self._bytes > self.max_bytes and len(frames) > 1):
+            evicted = frames.popleft()
+            self._bytes -= evicted.size
+            self._horizon = evicted.id
 
-    def since(self, last_id: str) -> tuple[list[Event], bool]:
-        """Events published after ``last_id``, and whether some in between are lost."""
-        events = list(self._events)
-        after = [e for e in events if e.id > last_id]
-        known = any(e.id == last_id for e in events)
+    def since(self, last_id: str) -> tuple[list[Frame], bool]:
+        """Frames of events published after ``last_id``, and whether some in between are lost."""
+        frames = list(self._frames)
+        after = [f for f in frames if f.id > last_id]
+        known = any(f.id == last_id for f in frames)
         lost = not known and (
             (self._horizon is not None and last_id <= self._horizon)
-            or (bool(events) and last_id < events[0].id)
+            or (bool(frames) and last_id < frames[0].id)
         )
         return after, lost
 
@@ -72,6 +101,10 @@ class StreamSession:
         self._items: deque[Event] = deque()
         self._wake = asyncio.Event()
         self._subscription: Subscription | None = None
+
+    def attach(self, subscription: Subscription) -> None:
+        """The bus subscription feeding this session (released by `close`)."""
+        self._subscription = subscription
 
     def offer(self, event: Event) -> None:
         """Bus handler: buffer ``event``, or give up on a client that stopped reading."""
@@ -93,8 +126,8 @@ class StreamSession:
             self._subscription = None
         self._wake.set()
 
-    async def next_batch(self, keepalive: float) -> list[Event] | None:
-        """Events to send now (``[]`` after ``keepalive`` idle seconds), None when closed.
+    async def next_batch(self, keepalive: float) -> list[Frame] | None:
+        """Frames to send now (``[]`` after ``keepalive`` idle seconds), None when closed.
 
         Events already sent (by the replay) are dropped here, which keeps the order
         strictly increasing for the client.
@@ -108,7 +141,7 @@ class StreamSession:
                     await self._wake.wait()
             except TimeoutError:
                 return []
-        batch = [e for e in self._items if e.id > self.last_id]
+        batch = [encode_frame(e) for e in self._items if e.id > self.last_id]
         self._items.clear()
         if batch:
             self.last_id = batch[-1].id
@@ -118,9 +151,11 @@ class StreamSession:
 class StreamHub:
     """Owns the replay buffer's subscription and every open stream."""
 
-    def __init__(self, bus: Bus, *, replay_size: int, stream_queue: int) -> None:
+    def __init__(
+        self, bus: Bus, *, replay_size: int, stream_queue: int, replay_bytes: int = 64 << 20
+    ) -> None:
         self._bus = bus
-        self.replay = ReplayBuffer(replay_size)
+        self.replay = ReplayBuffer(replay_size, replay_bytes)
         self._stream_queue = stream_queue
         self._sessions: set[StreamSession] = set()
         self._recorder: Subscription | None = None
@@ -139,17 +174,17 @@ class StreamHub:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def open(self, pattern: str, last_id: str | None) -> tuple[StreamSession, list[Event], bool]:
+    def open(self, pattern: str, last_id: str | None) -> tuple[StreamSession, list[Frame], bool]:
         """Subscribe, then collect the replay: subscribing first means nothing published
         in between is missed; the session's ``last_id`` drops the overlap."""
         session = StreamSession(pattern, self._stream_queue)
-        session._subscription = self._bus.subscribe(pattern, session.offer)
+        session.attach(self._bus.subscribe(pattern, session.offer))
         self._sessions.add(session)
-        backlog: list[Event] = []
+        backlog: list[Frame] = []
         lost = False
         if last_id:
             replayed, lost = self.replay.since(last_id)
-            backlog = [e for e in replayed if subject_matches(pattern, e.type)]
+            backlog = [f for f in replayed if subject_matches(pattern, f.type)]
             if backlog:
                 session.last_id = backlog[-1].id
             elif last_id <= self.replay.newest:
