@@ -2,26 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .errors import ConfigError
 
 __all__ = [
     "BusConfig",
+    "ConfigLayers",
     "DaemonConfig",
     "KernelSection",
     "OrreryConfig",
     "PluginSettings",
     "StorageConfig",
     "apply_env_overrides",
+    "config_defaults",
+    "env_variable",
     "format_validation_error",
     "load_config",
+    "plugin_section",
+    "section_of",
     "validate_plugin_config",
 ]
 
@@ -88,12 +94,35 @@ class DaemonConfig(_Section):
     max_connections: int = Field(1024, ge=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class ConfigLayers:
+    """Where the ``[plugins.*]`` values came from, before they were merged: the file (or
+    the mapping an embedding program passed) and the environment."""
+
+    file: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    env: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: What the first layer is called in ``plugins show``: "file" or "config".
+    label: str = "file"
+
+
 class OrreryConfig(_Section):
     kernel: KernelSection = KernelSection()
     bus: BusConfig = BusConfig()
     storage: StorageConfig = StorageConfig()
     daemon: DaemonConfig = DaemonConfig()
     plugins: dict[str, dict[str, Any]] = {}
+    _layers: ConfigLayers | None = PrivateAttr(default=None)
+
+    @property
+    def layers(self) -> ConfigLayers:
+        """The plugin sections as the file and the environment gave them."""
+        if self._layers is None:
+            self._layers = ConfigLayers(file=_deep_copy(self.plugins), label="config")
+        return self._layers
+
+    def with_layers(self, layers: ConfigLayers) -> OrreryConfig:
+        self._layers = layers
+        return self
 
 
 class PluginSettings(_Section):
@@ -190,13 +219,34 @@ def load_config(
             raise ConfigError(f"{path} is not valid TOML: {e}", source=origin) from e
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"cannot read config file {path}: {e}", source=origin) from e
+    file_plugins = data.get("plugins")
+    layers = ConfigLayers(
+        file=_deep_copy(file_plugins) if isinstance(file_plugins, Mapping) else {},
+        env=_env_plugins(env),
+        label="config" if isinstance(source, Mapping) else "file",
+    )
     apply_env_overrides(data, env)
     _normalise_plugin_names(data)
     try:
-        return OrreryConfig.model_validate(data)
+        return OrreryConfig.model_validate(data).with_layers(layers)
     except ValidationError as e:
         field, message = format_validation_error(e)
         raise ConfigError(f"{origin}: {field}: {message}", path=field, source=origin) from e
+
+
+def _env_plugins(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    prefix = ENV_PREFIX + "PLUGINS__"
+    only = {k: v for k, v in env.items() if k.startswith(prefix)}
+    try:
+        plugins = apply_env_overrides({}, only).get("plugins", {})
+    except ConfigError:
+        return {}  # reported by the full merge
+    return {k: v for k, v in plugins.items() if isinstance(v, dict)}
+
+
+def env_variable(field_path: str) -> str:
+    """``plugins.my-plugin.greeting`` -> ``ORRERY_PLUGINS__MY_PLUGIN__GREETING``."""
+    return ENV_PREFIX + "__".join(p.upper().replace("-", "_") for p in field_path.split("."))
 
 
 def _deep_copy(source: Mapping[str, Any]) -> dict[str, Any]:
@@ -219,10 +269,50 @@ def _normalise_plugin_names(data: dict[str, Any]) -> None:
 
 def plugin_section(config: OrreryConfig, name: str) -> dict[str, Any]:
     """The raw ``[plugins.<name>]`` table (also found under the underscore spelling)."""
-    section = config.plugins.get(name)
+    return section_of(config.plugins, name)
+
+
+def section_of(tables: Mapping[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    """``tables[name]``, also under the underscore spelling of ``name``; {} when absent."""
+    section = tables.get(name)
     if section is None:
-        section = config.plugins.get(name.replace("-", "_"), {})
+        section = tables.get(name.replace("-", "_"), {})
     return section
+
+
+def config_defaults(config_model: type[Any] | None) -> dict[str, Any]:
+    """Default values of the kernel keys and of ``config_model``'s fields (JSON form)."""
+    defaults: dict[str, Any] = {
+        k: f.get_default(call_default_factory=True) for k, f in PluginSettings.model_fields.items()
+    }
+    for key, info in (getattr(config_model, "model_fields", None) or {}).items():
+        if not info.is_required():
+            defaults[key] = info.get_default(call_default_factory=True)
+    return defaults
+
+
+def _unknown_keys(name: str, config_model: type[Any] | None, values: Mapping[str, Any]) -> None:
+    """Refuse keys the plugin's Config model would silently ignore (typos, stale keys)."""
+    fields = getattr(config_model, "model_fields", None)
+    if fields is None:
+        return
+    model_config = getattr(config_model, "model_config", {}) or {}
+    if model_config.get("extra") in ("allow", "forbid"):
+        return  # "allow" takes them on purpose; "forbid" reports them itself
+    accepted = set(fields)
+    for info in fields.values():
+        for alias in (info.alias, info.validation_alias):
+            if isinstance(alias, str):
+                accepted.add(alias)
+    unknown = sorted(set(values) - accepted)
+    if unknown:
+        known = ", ".join(sorted(set(fields) | RESERVED_PLUGIN_KEYS))
+        field_path = f"plugins.{name}.{unknown[0]}"
+        raise ConfigError(
+            f"invalid config for plugin {name!r}: {field_path}: unknown key (the plugin "
+            f"takes {known}); remove it from [plugins.{name}] or fix its spelling",
+            path=field_path,
+        )
 
 
 def validate_plugin_config(
@@ -246,6 +336,7 @@ def validate_plugin_config(
         raise _plugin_config_error(name, e) from e
     if validated_elsewhere:
         return settings, values
+    _unknown_keys(name, config_model, values)
     if config_model is None:
         if values:
             keys = ", ".join(sorted(values))
@@ -263,7 +354,7 @@ def validate_plugin_config(
 
 def _plugin_config_error(name: str, error: ValidationError) -> ConfigError:
     field, message = format_validation_error(error, f"plugins.{name}")
-    env_name = ENV_PREFIX + "__".join(p.upper().replace("-", "_") for p in field.split("."))
+    env_name = env_variable(field)
     return ConfigError(
         f"invalid config for plugin {name!r}: {field}: {message}; fix [plugins.{name}] in "
         f"orrery.toml or set {env_name}",

@@ -283,18 +283,44 @@ class Kernel:
         return await self.rescan()
 
     async def enable(self, name: str) -> PluginInfo:
-        return await self.manager.enable(name)
+        """Enable and start ``name``; publishes ``orrery.plugin.enabled``."""
+        return await self._announced("enabled", await self.manager.enable(name))
 
     async def disable(self, name: str) -> PluginInfo:
-        return await self.manager.disable(name)
+        """Stop ``name`` and keep it stopped; publishes ``orrery.plugin.disabled``."""
+        return await self._announced("disabled", await self.manager.disable(name))
 
     def plugin_config(self, name: str) -> dict[str, Any]:
         """The effective ``[plugins.<name>]`` values of one plugin."""
         return self.manager.plugin_config(name)
 
+    def plugin_config_sources(self, name: str) -> dict[str, str]:
+        """Where each effective value of ``name`` comes from: "environment", "runtime",
+        "file" (or "config" for a mapping passed to the Kernel) or "default"."""
+        keys = sorted(self.manager.plugin_config(name))
+        return self.manager.choices.sources(self.config, name, keys)
+
     async def configure(self, name: str, values: dict[str, Any]) -> PluginInfo:
-        """Validate and apply new configuration for ``name`` (restarting it); persisted."""
-        return await self.manager.configure(name, values)
+        """Validate and apply new configuration for ``name`` (restarting it); persisted.
+        Publishes ``orrery.plugin.configured`` with the keys that changed."""
+        before = self.manager.plugin_config(name)
+        info = await self.manager.configure(name, values)
+        after = self.manager.plugin_config(name)
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        return await self._announced("configured", info, changed=changed)
+
+    async def _announced(self, what: str, info: PluginInfo, **extra: Any) -> PluginInfo:
+        """Publish ``orrery.plugin.<what>`` about an operator's change to a plugin."""
+        data = {
+            "name": info.name,
+            "version": info.version,
+            "state": str(info.state),
+            "enabled": info.enabled,
+            "error": info.error,
+            **extra,
+        }
+        await self.bus.publish(f"orrery.plugin.{what}", data, key=info.name)
+        return info
 
     async def health(self) -> dict[str, dict[str, Any]]:
         return await self.manager.health()

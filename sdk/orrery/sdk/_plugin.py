@@ -31,6 +31,11 @@ class Plugin:
     Config: ClassVar[type[Any] | None] = None
     #: Run out of process in a sandboxed worker.
     sandbox: ClassVar[bool] = False
+    #: One line saying what the plugin does (``plugins ls --wide``, ``plugins show``).
+    #: Default: the distribution's summary, or the class docstring's first line.
+    description: ClassVar[str] = ""
+    #: Who wrote it. Default: the distribution's author.
+    author: ClassVar[str] = ""
 
     def __repr__(self) -> str:
         return f"<{type(self).__qualname__} plugin {self.name or '?'}>"

@@ -193,7 +193,11 @@ async def test_state_changes_are_published_on_the_bus(make_kernel, recording_plu
         seen = []
         k.bus.subscribe("orrery.plugin.>", lambda e: seen.append((e.type, e.data["name"])))
         await k.disable("watched")
-        assert seen == [("orrery.plugin.stopping", "watched"), ("orrery.plugin.stopped", "watched")]
+        assert seen == [
+            ("orrery.plugin.stopping", "watched"),
+            ("orrery.plugin.stopped", "watched"),
+            ("orrery.plugin.disabled", "watched"),
+        ]
 
 
 async def test_duplicate_names_fail_the_second_plugin(make_kernel, write_plugin) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from orrery.sdk.client import DaemonClient, connect
-from rich.console import Console
-from rich.table import Table
+
+from ._output import print_json, print_table
 
 __all__ = [
     "ClientStateDirOpt",
@@ -17,6 +16,7 @@ __all__ = [
     "JsonOpt",
     "TokenOpt",
     "UrlOpt",
+    "WideOpt",
     "connect",
     "plugin_table",
     "print_json",
@@ -24,38 +24,46 @@ __all__ = [
 
 UrlOpt = Annotated[
     str | None,
-    typer.Option("--url", envvar="ORRERY_URL", help="Daemon URL (default: from the state dir)."),
+    typer.Option(
+        "--url",
+        envvar="ORRERY_URL",
+        metavar="URL",
+        help="Daemon URL (default: from the state dir).",
+    ),
 ]
 TokenOpt = Annotated[
     str | None,
-    typer.Option("--token", envvar="ORRERY_TOKEN", help="API token (default: <state-dir>/token)."),
+    typer.Option(
+        "--token",
+        envvar="ORRERY_TOKEN",
+        metavar="TOKEN",
+        help="API token (default: <state-dir>/token).",
+    ),
 ]
 ClientStateDirOpt = Annotated[
     Path,
-    typer.Option("--state-dir", help="State directory of the daemon to talk to."),
+    typer.Option("--state-dir", metavar="DIR", help="State directory of the daemon to talk to."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="Print every column in full (tables fit 80 columns).")
+]
 
-_STATE_STYLE = {"active": "green", "resolved": "cyan", "failed": "bold red", "stopped": "yellow"}
-
-
-def print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2))
-
-
-def styled_state(state: str) -> str:
-    style = _STATE_STYLE.get(state, "")
-    return f"[{style}]{state}[/]" if style else state
+#: Columns of the plugin table; ``--wide`` adds the rest.
+PLUGIN_COLUMNS = ("name", "version", "state", "source", "error")
+WIDE_PLUGIN_COLUMNS = (*PLUGIN_COLUMNS, "description", "author")
 
 
-def plugin_table(plugins: list[dict[str, Any]], title: str | None = None) -> None:
+def plugin_table(
+    plugins: list[dict[str, Any]], title: str | None = None, *, wide: bool = False
+) -> None:
     """The plugin table every command prints: name, version, state, source, error."""
     n = len(plugins)
-    table = Table(title=title or f"{n} plugin{'s' if n != 1 else ''}")
-    for column in ("name", "version", "state", "source", "error"):
-        table.add_column(column, overflow="fold")
-    for p in plugins:
-        table.add_row(
-            p["name"], p["version"], styled_state(str(p["state"])), p["source"], p["error"] or ""
-        )
-    Console().print(table)
+    columns = WIDE_PLUGIN_COLUMNS if wide else PLUGIN_COLUMNS
+    print_table(
+        columns,
+        [[p.get(c) or "" for c in columns] for p in plugins],
+        wide=wide,
+        title=title or f"{n} plugin{'s' if n != 1 else ''}",
+        shrink=("source", "error", "name", "version"),
+    )

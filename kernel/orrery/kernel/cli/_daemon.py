@@ -24,9 +24,14 @@ __all__ = ["daemon_command", "token_command"]
 
 
 def daemon_command(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free one).")
+        int,
+        typer.Option(
+            "--port", min=0, max=65535, metavar="PORT", help="Port to listen on (0: any free one)."
+        ),
     ] = 7878,
     plugins_dir: PluginsDirOpt = None,
     state_dir: StateDirOpt = Path(".orrery"),
@@ -36,10 +41,18 @@ def daemon_command(
     log_format: LogFormatOpt = "text",
     grace_period: Annotated[
         float,
-        typer.Option("--grace-period", min=0.0, help="Seconds to drain requests on SIGTERM."),
+        typer.Option(
+            "--grace-period",
+            min=0.0,
+            metavar="SECONDS",
+            help="Seconds to drain requests on SIGTERM.",
+        ),
     ] = 10.0,
     max_body_size: Annotated[
-        int, typer.Option("--max-body-size", min=1024, help="Largest request body, in bytes.")
+        int,
+        typer.Option(
+            "--max-body-size", min=1024, metavar="BYTES", help="Largest request body, in bytes."
+        ),
     ] = 1 << 20,
     replay_size: Annotated[
         int | None,

@@ -1,4 +1,4 @@
-"""``orrery publish TOPIC JSON`` and ``orrery tail PATTERN``."""
+"""``orrery publish TOPIC JSON``, ``orrery request TOPIC JSON`` and ``orrery tail PATTERN``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from ._client import ClientStateDirOpt, JsonOpt, TokenOpt, UrlOpt, connect, print_json
+from ._client import ClientStateDirOpt, JsonOpt, TokenOpt, UrlOpt, connect
+from ._output import print_json
 
-__all__ = ["publish_command", "tail_command"]
+__all__ = ["publish_command", "request_command", "tail_command"]
+
+TopicArg = Annotated[str, typer.Argument(metavar="TOPIC", help="Topic, e.g. greet.hello")]
+DataArg = Annotated[
+    str,
+    typer.Argument(metavar="JSON", help='The data as JSON, e.g. \'{"who": "x"}\' or \'"text"\''),
+]
 
 
 def _headers(pairs: list[str]) -> dict[str, str] | None:
@@ -25,12 +30,26 @@ def _headers(pairs: list[str]) -> dict[str, str] | None:
     return headers or None
 
 
+def _json_arg(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as e:
+        raise typer.BadParameter(
+            f'not valid JSON ({e}); quote it for the shell, e.g. \'{{"who": "world"}}\' '
+            f"or '\"a string\"'",
+            param_hint="JSON",
+        ) from e
+
+
 def publish_command(
-    topic: Annotated[str, typer.Argument(help="Topic, e.g. greet.hello")],
-    data: Annotated[str, typer.Argument(help='The event\'s data as JSON, e.g. \'{"who": "x"}\'')],
-    key: Annotated[str | None, typer.Option("--key", help="Ordering/partition key.")] = None,
+    topic: TopicArg,
+    data: DataArg,
+    key: Annotated[
+        str | None, typer.Option("--key", metavar="KEY", help="Ordering/partition key.")
+    ] = None,
     header: Annotated[
-        list[str] | None, typer.Option("--header", help="Extension attribute NAME=VALUE.")
+        list[str] | None,
+        typer.Option("--header", metavar="NAME=VALUE", help="Extension attribute (repeatable)."),
     ] = None,
     state_dir: ClientStateDirOpt = Path(".orrery"),
     url: UrlOpt = None,
@@ -38,15 +57,7 @@ def publish_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Publish one event through the running daemon and print its id."""
-    try:
-        value = json.loads(data)
-    except ValueError as e:
-        raise typer.BadParameter(
-            f'not valid JSON ({e}); quote it for the shell, e.g. \'{{"who": "world"}}\' '
-            f"or '\"a string\"'",
-            param_hint="JSON",
-        ) from e
-    body: dict[str, Any] = {"topic": topic, "data": value}
+    body: dict[str, Any] = {"topic": topic, "data": _json_arg(data)}
     if key is not None:
         body["key"] = key
     headers = _headers(header or [])
@@ -59,10 +70,36 @@ def publish_command(
         typer.echo(ack["id"])
 
 
+def request_command(
+    topic: TopicArg,
+    data: DataArg = "null",
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", min=0.001, max=300, metavar="SECONDS", help="How long to wait for a reply."
+        ),
+    ] = 5.0,
+    state_dir: ClientStateDirOpt = Path(".orrery"),
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send a request through the running daemon and print the reply as JSON.
+
+    Exit code 1 when no reply arrives within --timeout.
+    """
+    body = {"topic": topic, "data": _json_arg(data), "timeout": timeout}
+    answer = connect(state_dir, url, token).call("POST", "/v1/requests", body)
+    print_json(answer if as_json else answer["reply"])
+
+
 def tail_command(
-    pattern: Annotated[str, typer.Argument(help="Pattern: * is one token, > the rest")] = ">",
+    pattern: Annotated[
+        str, typer.Argument(metavar="PATTERN", help="Pattern: * is one token, > the rest")
+    ] = ">",
     last_event_id: Annotated[
-        str | None, typer.Option("--since", help="Resume after this event id.")
+        str | None,
+        typer.Option("--since", metavar="EVENT_ID", help="Resume after this event id."),
     ] = None,
     state_dir: ClientStateDirOpt = Path(".orrery"),
     url: UrlOpt = None,
@@ -71,19 +108,16 @@ def tail_command(
 ) -> None:
     """Print events matching PATTERN as they are published, until Ctrl-C."""
     client = connect(state_dir, url, token)
-    console = Console(highlight=False)
-    errors = Console(stderr=True, highlight=False)
     try:
         for kind, item in client.stream(pattern, last_event_id):
             if kind == "notice":
-                errors.print(f"[yellow]{escape(str(item.get('message', item)))}[/]")
+                typer.echo(f"notice: {item.get('message', item)}", err=True)
             elif as_json:
                 # One CloudEvent per line, flushed: ready for jq and pipes.
                 typer.echo(json.dumps(item))
             else:
                 time = str(item.get("time", ""))[11:23]
-                key = f" [cyan]{escape(item['subject'])}[/]" if item.get("subject") else ""
-                data = escape(json.dumps(item.get("data")))
-                console.print(f"[dim]{time}[/] [bold]{escape(item['type'])}[/]{key} {data}")
+                key = f" {item['subject']}" if item.get("subject") else ""
+                typer.echo(f"{time} {item['type']}{key} {json.dumps(item.get('data'))}")
     except KeyboardInterrupt:
         pass

@@ -18,10 +18,17 @@ __all__ = [
 
 PluginsDirOpt = Annotated[
     list[Path] | None,
-    typer.Option("--plugins-dir", help="Plugin folder to load and watch (repeatable)."),
+    typer.Option(
+        "--plugins-dir", metavar="DIR", help="Plugin folder to load and watch (repeatable)."
+    ),
 ]
-StateDirOpt = Annotated[Path, typer.Option("--state-dir", help="Where the kernel keeps its state.")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="orrery.toml configuration file.")]
+StateDirOpt = Annotated[
+    Path, typer.Option("--state-dir", metavar="DIR", help="Where the kernel keeps its state.")
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", metavar="FILE", help="orrery.toml configuration file."),
+]
 EntryPointsOpt = Annotated[
     bool,
     typer.Option(
@@ -29,5 +36,7 @@ EntryPointsOpt = Annotated[
         help="Discover plugins installed with pip (entry-point group orrery.plugins).",
     ),
 ]
-LogLevelOpt = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error.")]
-LogFormatOpt = Annotated[str, typer.Option("--log-format", help="text or json.")]
+LogLevelOpt = Annotated[
+    str, typer.Option("--log-level", metavar="LEVEL", help="debug, info, warning or error.")
+]
+LogFormatOpt = Annotated[str, typer.Option("--log-format", metavar="FORMAT", help="text or json.")]

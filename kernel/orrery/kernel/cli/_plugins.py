@@ -11,10 +11,9 @@ from typing import Annotated, Any
 
 import typer
 from orrery.kernel._config import load_config
-from orrery.kernel.daemon import DaemonNotRunning
-from orrery.kernel.plugins import PluginInfo, PluginManager
+from orrery.kernel.daemon import DaemonNotRunning, plugin_dict
+from orrery.kernel.plugins import PluginInfo, PluginManager, PluginState
 from orrery.sdk import PluginError
-from rich.console import Console
 
 from ._client import (
     ClientStateDirOpt,
@@ -22,16 +21,19 @@ from ._client import (
     JsonOpt,
     TokenOpt,
     UrlOpt,
+    WideOpt,
     connect,
     plugin_table,
-    print_json,
 )
 from ._options import ConfigOpt, EntryPointsOpt, PluginsDirOpt
+from ._output import Failed, print_json, print_table
 
 __all__ = ["plugins_app", "survey"]
 
 plugins_app = typer.Typer(help="Inspect and manage plugins.", no_args_is_help=True)
-NameArg = Annotated[str, typer.Argument(help="Plugin name, as listed by 'orrery plugins ls'.")]
+NameArg = Annotated[
+    str, typer.Argument(metavar="NAME", help="Plugin name, as listed by 'orrery plugins ls'.")
+]
 
 
 def _local_manager(
@@ -54,6 +56,37 @@ def survey(plugins_dirs: list[Path], config: Path | None, entry_points: bool) ->
     return sorted(manager.infos.values(), key=lambda i: i.name)
 
 
+def _survey_dicts(
+    plugins_dirs: list[Path], config: Path | None, entry_points: bool
+) -> list[dict[str, Any]]:
+    manager = _local_manager(plugins_dirs, config, entry_points)
+    return [plugin_dict(manager.runtime(name)) for name in sorted(manager.infos)]
+
+
+_STATES = tuple(str(s) for s in PluginState)
+StateOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--state",
+        metavar="STATE",
+        help=f"Only plugins in this state (repeatable): {', '.join(_STATES)}.",
+    ),
+]
+
+
+def _states(values: list[str] | None) -> frozenset[str] | None:
+    if not values:
+        return None
+    wanted = frozenset(v.strip().lower() for value in values for v in value.split(","))
+    unknown = sorted(wanted - set(_STATES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown state {', '.join(unknown)}; use one of: {', '.join(_STATES)}",
+            param_hint="--state",
+        )
+    return wanted
+
+
 def _quoted(name: str) -> str:
     return urllib.parse.quote(name, safe="")
 
@@ -63,7 +96,9 @@ def list_plugins(
     plugins_dir: PluginsDirOpt = None,
     config: ConfigOpt = None,
     entry_points: EntryPointsOpt = True,
+    state: StateOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
     local: Annotated[
         bool, typer.Option("--local", help="Discover locally even if a daemon is running.")
     ] = False,
@@ -71,20 +106,24 @@ def list_plugins(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
+    states = _states(state)
     # --plugins-dir and --config describe a local set of plugins, so they imply --local.
     plugins: list[dict[str, Any]] | None = None
     if not (local or plugins_dir or config):
         try:
-            plugins = connect(state_dir, url, token).call("GET", "/v1/plugins")
+            query = f"?state={','.join(sorted(states))}" if states else ""
+            plugins = connect(state_dir, url, token).call("GET", f"/v1/plugins{query}")
         except DaemonNotRunning:
             if url is not None:
                 raise
     if plugins is None:
-        plugins = [info.to_dict() for info in survey(plugins_dir or [], config, entry_points)]
+        plugins = _survey_dicts(plugins_dir or [], config, entry_points)
+        if states:
+            plugins = [p for p in plugins if p["state"] in states]
     if as_json:
         print_json(plugins)
     else:
-        plugin_table(plugins)
+        plugin_table(plugins, wide=wide)
 
 
 def _one(
@@ -94,22 +133,63 @@ def _one(
     return client.call(method, path, body)
 
 
-def _show(plugin: dict[str, Any], as_json: bool) -> None:
+def _show(plugin: dict[str, Any], as_json: bool, wide: bool = False) -> None:
     if as_json:
         print_json(plugin)
     else:
-        plugin_table([plugin], title=plugin["name"])
+        plugin_table([plugin], title=plugin["name"], wide=wide)
 
 
-@plugins_app.command("show", help="One plugin, from the running daemon.")
+def _config_lines(sources: dict[str, dict[str, Any]], wide: bool) -> None:
+    rows = [
+        [
+            key,
+            json.dumps(entry["value"]),
+            entry["source"] + (f" ({entry['variable']})" if entry.get("variable") else ""),
+        ]
+        for key, entry in sorted(sources.items())
+    ]
+    print_table(("key", "value", "from"), rows, wide=wide, shrink=("value", "from"), keep_tail=())
+
+
+@plugins_app.command(
+    "show",
+    help="One plugin from the running daemon: its details, and each configuration value "
+    "with where it comes from (environment, runtime, file, default).",
+)
 def show_plugin(
     name: NameArg,
     state_dir: ClientStateDirOpt = Path(".orrery"),
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
-    _show(_one("GET", f"/v1/plugins/{_quoted(name)}", state_dir, url, token), as_json)
+    client = connect(state_dir, url, token)
+    plugin = client.call("GET", f"/v1/plugins/{_quoted(name)}")
+    sources = client.call("GET", f"/v1/plugins/{_quoted(name)}/config/sources")
+    if as_json:
+        print_json({**plugin, "config": sources})
+        return
+    rows = [
+        [key, str(plugin.get(key) or "")]
+        for key in (
+            "name",
+            "version",
+            "state",
+            "enabled",
+            "source",
+            "error",
+            "description",
+            "author",
+            "requires",
+            "sandbox",
+        )
+    ]
+    print_table(("what", "value"), rows, wide=wide, shrink=("value",), keep_tail=())
+    if sources:
+        typer.echo("")
+        _config_lines(sources, wide)
 
 
 def _lifecycle_command(operation: str, help_text: str) -> None:
@@ -121,7 +201,10 @@ def _lifecycle_command(operation: str, help_text: str) -> None:
         as_json: JsonOpt = False,
     ) -> None:
         path = f"/v1/plugins/{_quoted(name)}/{operation}"
-        _show(_one("POST", path, state_dir, url, token), as_json)
+        plugin = _one("POST", path, state_dir, url, token)
+        _show(plugin, as_json)
+        if operation != "disable" and plugin["state"] == "failed":
+            raise Failed(f"plugin {name} is failed after {operation}: {plugin['error']}")
 
     plugins_app.command(operation, help=help_text)(command)
 
@@ -161,7 +244,7 @@ def _pip_here(*args: str) -> None:
 
 
 def _local_listing(as_json: bool) -> None:
-    plugins = [info.to_dict() for info in survey([], None, True)]
+    plugins = _survey_dicts([], None, True)
     if as_json:
         print_json(plugins)
     else:
@@ -174,7 +257,9 @@ def _local_listing(as_json: bool) -> None:
     "runs), then rescan.",
 )
 def install_plugin(
-    spec: Annotated[str, typer.Argument(help="pip requirement or path, e.g. orrery-metrics")],
+    spec: Annotated[
+        str, typer.Argument(metavar="SPEC", help="pip requirement or path, e.g. orrery-metrics")
+    ],
     state_dir: ClientStateDirOpt = Path(".orrery"),
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -234,7 +319,9 @@ def plugin_config(
     name: NameArg,
     assignments: Annotated[
         list[str] | None,
-        typer.Argument(help="KEY=VALUE pairs to set (VALUE is JSON or a plain string)."),
+        typer.Argument(
+            metavar="KEY=VALUE...", help="Pairs to set (VALUE is JSON or a plain string)."
+        ),
     ] = None,
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace the whole section instead of merging.")
@@ -243,6 +330,7 @@ def plugin_config(
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     client = connect(state_dir, url, token)
     path = f"/v1/plugins/{_quoted(name)}/config"
@@ -260,8 +348,7 @@ def plugin_config(
     if as_json:
         print_json(values)
         return
-    console = Console(highlight=False)
     if not values:
-        console.print(f"plugin {name} has no configuration")
-    for key, value in sorted(values.items()):
-        console.print(f"[bold]{key}[/] = {json.dumps(value)}")
+        typer.echo(f"plugin {name} has no configuration")
+        return
+    _config_lines(client.call("GET", f"{path}/sources"), wide)

@@ -1,6 +1,7 @@
 """The kernel daemon: HTTP API with bearer-token auth, OpenAPI, event streams, lifecycle."""
 
 from ._app import API_ENDPOINTS, build_app
+from ._describe import describe, plugin_dict
 from ._endpoints import Endpoint, Param
 from ._http import DaemonSettings
 from ._lock import (
@@ -40,7 +41,9 @@ __all__ = [
     "StreamHub",
     "build_app",
     "build_openapi",
+    "describe",
     "load_or_create_token",
+    "plugin_dict",
     "read_daemon_file",
     "read_token",
     "serve",

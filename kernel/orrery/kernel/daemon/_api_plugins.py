@@ -8,18 +8,34 @@ from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
+from orrery.kernel._config import env_variable
 from orrery.kernel.errors import PluginNotFound
+from orrery.kernel.plugins import PluginState
 from orrery.sdk import ConfigError, PluginError
 
+from ._describe import plugin_dict
 from ._endpoints import Endpoint, Param
 from ._http import KERNEL, authorize, json_response, parse_body
-from ._models import ConfigBody, InstallOut, InstallRequest, PluginOut, RescanOut
+from ._models import (
+    ConfigBody,
+    ConfigSourceOut,
+    InstallOut,
+    InstallRequest,
+    PluginOut,
+    RescanOut,
+)
 from .errors import HttpError
 
 __all__ = ["PLUGIN_ENDPOINTS", "kernel_errors"]
 
 log = logging.getLogger("orrery.kernel.daemon")
 _NAME = Param("name", "path", "Plugin name, as listed by GET /v1/plugins", required=True)
+_STATE = Param(
+    "state",
+    "query",
+    "Only plugins in this state (several separated by commas): "
+    + ", ".join(str(s) for s in PluginState),
+)
 
 
 @contextmanager
@@ -36,9 +52,33 @@ def kernel_errors() -> Iterator[None]:
         raise HttpError(409, str(e)) from e
 
 
-def _plugins(request: web.Request) -> list[dict[str, Any]]:
+_STATES = tuple(str(s) for s in PluginState)
+
+
+def _plugins(request: web.Request, states: frozenset[str] | None = None) -> list[dict[str, Any]]:
     kernel = request.app[KERNEL]
-    return [info.to_dict() for _, info in sorted(kernel.plugins.items())]
+    return [
+        plugin_dict(kernel.manager.runtime(name))
+        for name, info in sorted(kernel.plugins.items())
+        if states is None or str(info.state) in states
+    ]
+
+
+def _state_filter(request: web.Request) -> frozenset[str] | None:
+    """``?state=active`` or ``?state=failed,stopped``; an unknown state is a 422."""
+    raw = request.query.get("state")
+    if raw is None:
+        return None
+    wanted = frozenset(s.strip().lower() for s in raw.split(",") if s.strip())
+    unknown = sorted(wanted - set(_STATES))
+    if unknown or not wanted:
+        raise HttpError(
+            422,
+            f"unknown plugin state {', '.join(unknown) or repr(raw)}; use one of: "
+            f"{', '.join(_STATES)} (several separated by commas)",
+            field="state",
+        )
+    return wanted
 
 
 def _name(request: web.Request) -> str:
@@ -46,14 +86,15 @@ def _name(request: web.Request) -> str:
 
 
 async def list_plugins(request: web.Request) -> web.Response:
-    return json_response(_plugins(request))
+    return json_response(_plugins(request, _state_filter(request)))
 
 
 async def get_plugin(request: web.Request) -> web.Response:
     kernel = request.app[KERNEL]
     with kernel_errors():
-        info = kernel.manager.runtime(_name(request)).info
-    return json_response(info.to_dict())
+        rt = kernel.manager.runtime(_name(request))
+        _ = kernel.plugins  # reading it refreshes the sandbox details in rt.info
+    return json_response(plugin_dict(rt))
 
 
 async def _lifecycle(request: web.Request, operation: str) -> web.Response:
@@ -62,8 +103,8 @@ async def _lifecycle(request: web.Request, operation: str) -> web.Response:
     with kernel_errors():
         kernel.manager.runtime(name)  # 404 before asking for permission on nothing
         await authorize(request, f"plugins.{operation}", name)
-        info = await getattr(kernel, operation)(name)
-    return json_response(info.to_dict())
+        await getattr(kernel, operation)(name)
+    return json_response(plugin_dict(kernel.manager.runtime(name)))
 
 
 async def enable_plugin(request: web.Request) -> web.Response:
@@ -82,6 +123,22 @@ async def get_config(request: web.Request) -> web.Response:
     kernel = request.app[KERNEL]
     with kernel_errors():
         return json_response(kernel.plugin_config(_name(request)))
+
+
+async def get_config_sources(request: web.Request) -> web.Response:
+    kernel = request.app[KERNEL]
+    name = _name(request)
+    with kernel_errors():
+        values = kernel.plugin_config(name)
+        sources = kernel.plugin_config_sources(name)
+    body = {
+        key: {"value": value, "source": sources.get(key, "default")}
+        for key, value in sorted(values.items())
+    }
+    for key, entry in body.items():
+        if entry["source"] == "environment":
+            entry["variable"] = env_variable(f"plugins.{name}.{key}")
+    return json_response(body)
 
 
 async def put_config(request: web.Request) -> web.Response:
@@ -147,9 +204,11 @@ PLUGIN_ENDPOINTS = (
         "/v1/plugins",
         list_plugins,
         "listPlugins",
-        "List every plugin",
+        "List every plugin (or those in the given states)",
         _TAG,
         response=list[PluginOut],
+        params=(_STATE,),
+        errors=(422,),
     ),
     Endpoint(
         "POST",
@@ -244,6 +303,20 @@ PLUGIN_ENDPOINTS = (
         response=dict[str, Any],
         params=(_NAME,),
         errors=(404,),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/plugins/{name}/config/sources",
+        get_config_sources,
+        "getPluginConfigSources",
+        "Each effective configuration value and where it comes from",
+        _TAG,
+        response=dict[str, ConfigSourceOut],
+        params=(_NAME,),
+        errors=(404,),
+        description="source is 'environment' (ORRERY_PLUGINS__... wins over everything), "
+        "'runtime' (set through the API; dropped when the file changes that key), 'file' "
+        "(orrery.toml; 'config' for a mapping given to an embedded Kernel) or 'default'.",
     ),
     Endpoint(
         "PUT",

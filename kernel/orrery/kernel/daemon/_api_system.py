@@ -10,10 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from ._endpoints import Endpoint
+from ._guard import GUARD
 from ._http import KERNEL, SETTINGS, json_response
 from ._models import HealthOut, ReadyOut, StatusOut
 from ._openapi import build_openapi
-from ._guard import GUARD
 from ._streams import HUB
 
 __all__ = ["DRAINING", "ENDPOINTS", "SYSTEM_ENDPOINTS", "init_system", "orrery_version"]

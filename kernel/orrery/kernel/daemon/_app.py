@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from aiohttp import web
@@ -9,12 +10,15 @@ from orrery.kernel._introspection import provide_introspection
 from orrery.kernel._kernel import Kernel
 
 from ._api_events import EVENT_ENDPOINTS
+from ._api_logs import LOG_ENDPOINTS, LOGS
 from ._api_metrics import METRICS_ENDPOINT, METRICS_PATH
 from ._api_plugins import PLUGIN_ENDPOINTS
+from ._api_requests import REQUEST_ENDPOINTS
 from ._api_system import ENDPOINTS, SYSTEM_ENDPOINTS, init_system
 from ._endpoints import Endpoint
 from ._guard import GUARD, ConnectionGuard
 from ._http import KERNEL, PUBLIC_PATHS, SETTINGS, DaemonSettings, api_middleware
+from ._logs import LogBuffer
 from ._mount import mount_plugin_routes
 from ._streams import HUB, StreamHub
 
@@ -25,6 +29,8 @@ API_ENDPOINTS: tuple[Endpoint, ...] = (
     *SYSTEM_ENDPOINTS,
     METRICS_ENDPOINT,
     *EVENT_ENDPOINTS,
+    *REQUEST_ENDPOINTS,
+    *LOG_ENDPOINTS,
     *PLUGIN_ENDPOINTS,
 )
 
@@ -39,10 +45,15 @@ def _endpoints(settings: DaemonSettings) -> tuple[Endpoint, ...]:
 
 
 def build_app(
-    kernel: Kernel, settings: DaemonSettings, *, guard: ConnectionGuard | None = None
+    kernel: Kernel,
+    settings: DaemonSettings,
+    *,
+    guard: ConnectionGuard | None = None,
+    logs: LogBuffer | None = None,
 ) -> web.Application:
     """The HTTP API over a started ``kernel`` (``guard``: the listener's connection
-    limits, told when each request is answered)."""
+    limits, told when each request is answered; ``logs``: plugin log records collected
+    since before the kernel started, else from when the app starts)."""
     endpoints = _endpoints(settings)
     public = PUBLIC_PATHS | {METRICS_PATH} if settings.metrics_open else PUBLIC_PATHS
     # The kernel's introspection service (shared with the metrics plugin) gets the
@@ -72,14 +83,19 @@ def build_app(
         stream_queue=settings.stream_queue,
     )
     app[HUB] = hub
+    own_logs = logs is None
+    app[LOGS] = collected = LogBuffer() if logs is None else logs
 
     async def start_streams(app: web.Application) -> None:
         hub.start()
+        if own_logs:
+            collected.attach(asyncio.get_running_loop())
 
     async def stop_streams(app: web.Application) -> None:
         # on_shutdown runs after the listener closed and before in-flight requests are
         # awaited: ending the endless streams here is what lets the drain finish.
         hub.stop()
+        collected.detach()
 
     app.on_startup.append(start_streams)
     app.on_shutdown.append(stop_streams)

@@ -178,8 +178,10 @@ class _Guarded(asyncio.Protocol):
         if self._phase != "headers" or transport is None or transport.is_closing():
             return
         self._guard.timed_out += 1
-        log.info("closed a connection that sent no complete request headers within %gs",
-                 self._guard.header_timeout)
+        log.info(
+            "closed a connection that sent no complete request headers within %gs",
+            self._guard.header_timeout,
+        )
         transport.write(
             _answer(
                 "408 Request Timeout",

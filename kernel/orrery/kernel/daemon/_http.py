@@ -214,9 +214,7 @@ def api_middleware(
         if on_answered is not None:
             on_answered(request.transport)
         if stats is not None:
-            stats.record(
-                request.method, route_template(request), response.status, clock() - began
-            )
+            stats.record(request.method, route_template(request), response.status, clock() - began)
         return response
 
     return middleware

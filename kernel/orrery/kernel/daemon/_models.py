@@ -8,15 +8,20 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 __all__ = [
     "ConfigBody",
+    "ConfigSourceOut",
     "ErrorOut",
     "EventAck",
     "HealthOut",
     "InstallOut",
     "InstallRequest",
     "LayerOut",
+    "LogRecordOut",
+    "LogsOut",
     "PluginOut",
     "PublishRequest",
     "ReadyOut",
+    "RequestBody",
+    "RequestReply",
     "RescanOut",
     "StatusOut",
 ]
@@ -46,6 +51,24 @@ class PublishRequest(_Body):
     )
 
 
+class RequestBody(_Body):
+    """``POST /v1/requests``: publish with a reply inbox and wait for the reply."""
+
+    topic: str = Field(
+        min_length=1, max_length=1024, description="NATS-style topic, e.g. greet.hello"
+    )
+    data: Any = Field(None, description="Any JSON value: the request's data")
+    timeout: float = Field(5.0, gt=0, le=300, description="Seconds to wait for the reply")
+
+
+class RequestReply(BaseModel):
+    """The first reply to a request."""
+
+    topic: str
+    reply: Any = Field(description="The reply's data (any JSON value)")
+    elapsed_ms: float
+
+
 class InstallRequest(_Body):
     """``POST /v1/plugins``: pip-install a distribution, then rescan entry points."""
 
@@ -58,6 +81,20 @@ class InstallRequest(_Body):
 
 class ConfigBody(RootModel[dict[str, Any]]):
     """``PUT /v1/plugins/{name}/config``: the complete ``[plugins.<name>]`` table."""
+
+
+class LogRecordOut(BaseModel):
+    seq: int
+    time: float = Field(description="Epoch seconds")
+    level: str
+    plugin: str
+    logger: str
+    message: str
+
+
+class LogsOut(BaseModel):
+    records: list[LogRecordOut]
+    next: int = Field(description="Pass as ?after= to get only newer records")
 
 
 class ErrorOut(BaseModel):
@@ -77,6 +114,16 @@ class PluginOut(BaseModel):
     enabled: bool = True
     requires: dict[str, str] = {}
     sandbox: bool = False
+    description: str = Field("", description="What the plugin does (class or distribution)")
+    author: str = Field("", description="Who wrote it (class or distribution)")
+
+
+class ConfigSourceOut(BaseModel):
+    """One effective configuration value and where it came from."""
+
+    value: Any
+    source: Literal["environment", "runtime", "file", "config", "default"]
+    variable: str | None = Field(None, description="The environment variable, if it is set")
 
 
 class EventAck(BaseModel):

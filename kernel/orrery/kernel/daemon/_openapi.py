@@ -28,7 +28,9 @@ _ERRORS = {
     413: "Request body larger than the daemon's limit",
     422: "The body or a parameter is invalid; 'field' names it",
     500: "The plugin route raised; the daemon log has the details",
+    502: "The reply could not be encoded as JSON",
     503: "The daemon is shutting down, or authorization could not be decided",
+    504: "No reply arrived within the timeout",
 }
 
 

@@ -17,6 +17,7 @@ from orrery.kernel._kernel import Kernel
 from ._api_system import DRAINING
 from ._app import build_app
 from ._guard import ConnectionGuard, listen
+from ._logs import LogBuffer
 from ._http import DaemonSettings
 from ._lock import DaemonAddress, StateLock, remove_daemon_file, write_daemon_file
 from ._token import TOKEN_FILE, load_or_create_token
@@ -86,6 +87,8 @@ class Daemon:
         self.url = ""
         self.settings: DaemonSettings | None = None
         self._lock = StateLock(kernel.state_dir)
+        #: Plugin log records for GET /v1/logs, collected from before the kernel starts.
+        self.logs = LogBuffer()
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self._app: web.Application | None = None
@@ -104,6 +107,7 @@ class Daemon:
             token = load_or_create_token(self.kernel.state_dir)
             # The probe runs subprocesses: overlap it with the kernel's start.
             probe = asyncio.create_task(asyncio.to_thread(_probe_sandbox), name="sandbox-probe")
+            self.logs.attach(asyncio.get_running_loop())
             await self.kernel.start()
             self._kernel_started = True
             layers = await self._sandbox_layers(probe)
@@ -135,7 +139,7 @@ class Daemon:
             return None
 
     async def _listen(self, settings: DaemonSettings) -> None:
-        app = build_app(self.kernel, settings, guard=self.guard)
+        app = build_app(self.kernel, settings, guard=self.guard, logs=self.logs)
         runner = web.AppRunner(
             app,
             handle_signals=False,
@@ -181,6 +185,7 @@ class Daemon:
 
     async def _teardown(self) -> None:
         self._close_listener()
+        self.logs.detach()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

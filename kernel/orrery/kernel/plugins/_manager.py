@@ -10,7 +10,12 @@ from typing import Any
 
 import pluggy
 from orrery.kernel._choices import OperatorChoices
-from orrery.kernel._config import OrreryConfig, plugin_section, validate_plugin_config
+from orrery.kernel._config import (
+    OrreryConfig,
+    config_defaults,
+    plugin_section,
+    validate_plugin_config,
+)
 from orrery.kernel.errors import DependencyError, PluginError, PluginNotFound
 from orrery.sdk import ConfigError
 
@@ -64,8 +69,7 @@ class PluginManager:
             storage=storage,
         )
         self.choices = choices or OperatorChoices()
-        for name, values in self.choices.config.items():
-            self.config.plugins[name] = dict(values)
+        self.choices.apply(self.config)  # runtime values, unless the file/env overtook them
         self.runtimes: dict[str, PluginRuntime] = {}
         self.resolution = Resolution(order=[], failures={}, dependencies={}, waves=[])
         self.lock = asyncio.Lock()
@@ -305,11 +309,12 @@ class PluginManager:
                 raise PluginError(
                     f"plugin {name!r} cannot be configured: {rt.info.error}", plugin=name
                 )
+            defaults = config_defaults(spec.config_model)
+            section, entries = self.choices.plan(self.config, name, values, defaults)
             settings, config = validate_plugin_config(
-                name, spec.config_model, values, validated_elsewhere=spec.target is not None
+                name, spec.config_model, section, validated_elsewhere=spec.target is not None
             )
-            self.config.plugins[name] = dict(values)
-            self.choices.config[name] = dict(values)
+            self.choices.commit(self.config, name, section, entries)
             await self.choices.save()
             dependents = await self.stop_with_dependents(name, final_state=S.RESOLVED)
             rt.settings, rt.config = settings, config
