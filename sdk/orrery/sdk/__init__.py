@@ -3,7 +3,7 @@
 It stays light on purpose: a sandboxed worker imports just this and the plugin.
 """
 
-from ._clock import Clock, SystemClock
+from .clock import Clock, SystemClock
 from ._context import (
     Bus,
     Context,
