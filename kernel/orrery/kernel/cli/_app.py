@@ -32,7 +32,7 @@ app = typer.Typer(
     help="Orrery: a plugin microkernel for multi-agent systems.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    # Plain help: placeholders read as words (TOPIC, JSON), not type names in boxes.
+    # Plain help and one-line usage errors, for plugin sub-commands too (no rich boxes).
     rich_markup_mode=None,
 )
 app.command("run", help="Run the kernel in the foreground until Ctrl-C.")(run_command)

@@ -17,7 +17,7 @@ from orrery.kernel._config import (
     validate_plugin_config,
 )
 from orrery.kernel.errors import DependencyError, PluginError, PluginNotFound
-from orrery.sdk import ConfigError
+from orrery.sdk import Clock, ConfigError
 
 from ._hooks import HookRelay, new_pluggy_manager
 from ._lifecycle import Lifecycle
@@ -50,6 +50,7 @@ class PluginManager:
         bus: BusProvider | None = None,
         storage: StorageProvider | None = None,
         choices: OperatorChoices | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.plugins_dirs = [Path(d) for d in plugins_dirs]
@@ -67,6 +68,7 @@ class PluginManager:
             routes=self.routes,
             bus=bus,
             storage=storage,
+            clock=clock,
         )
         self.choices = choices or OperatorChoices()
         self.choices.apply(self.config)  # runtime values, unless the file/env overtook them
