@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
-from orrery.kernel._config import env_variable
+from orrery.kernel import env_variable
 from orrery.kernel.errors import PluginNotFound
 from orrery.kernel.plugins import PluginState
 from orrery.sdk import ConfigError, PluginError

@@ -18,9 +18,9 @@ from orrery.sdk.client import forget_daemon, remember_daemon
 from ._api_system import DRAINING
 from ._app import build_app
 from ._guard import ConnectionGuard, listen
-from ._logs import LogBuffer
 from ._http import DaemonSettings
 from ._lock import DaemonAddress, StateLock, remove_daemon_file, write_daemon_file
+from ._logs import LogBuffer
 from ._token import TOKEN_FILE, load_or_create_token
 from .errors import DaemonError
 
