@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from orrery.sdk.client import DaemonClient, connect
+from orrery.sdk.client import DEFAULT_STATE_DIR, DaemonClient, find_state_dir
+from orrery.sdk.client import connect as connect_state_dir
 
 from ._output import print_json, print_table
 
@@ -41,13 +42,27 @@ TokenOpt = Annotated[
     ),
 ]
 ClientStateDirOpt = Annotated[
-    Path,
-    typer.Option("--state-dir", metavar="DIR", help="State directory of the daemon to talk to."),
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        envvar="ORRERY_STATE_DIR",
+        metavar="DIR",
+        help="State directory of the daemon (default: .orrery here or in a parent "
+        "directory, else the daemon started last).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 WideOpt = Annotated[
     bool, typer.Option("--wide", help="Print every column in full (tables fit 80 columns).")
 ]
+
+
+def connect(state_dir: Path | None, url: str | None, token: str | None) -> DaemonClient:
+    """A client of the daemon named by the options; without --state-dir, the one found
+    from the current directory (as plugins' commands do, see `orrery.sdk.cli`)."""
+    folder = state_dir if state_dir is not None else find_state_dir() or Path(DEFAULT_STATE_DIR)
+    return connect_state_dir(folder, url, token)
+
 
 #: Columns of the plugin table; ``--wide`` adds the rest.
 PLUGIN_COLUMNS = ("name", "version", "state", "source", "error")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -51,7 +50,7 @@ def publish_command(
         list[str] | None,
         typer.Option("--header", metavar="NAME=VALUE", help="Extension attribute (repeatable)."),
     ] = None,
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -79,7 +78,7 @@ def request_command(
             "--timeout", min=0.001, max=300, metavar="SECONDS", help="How long to wait for a reply."
         ),
     ] = 5.0,
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -101,7 +100,7 @@ def tail_command(
         str | None,
         typer.Option("--since", metavar="EVENT_ID", help="Resume after this event id."),
     ] = None,
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,

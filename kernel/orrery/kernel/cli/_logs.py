@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -36,7 +35,7 @@ def logs_command(
         int,
         typer.Option("--limit", "-n", min=1, max=5000, metavar="N", help="Newest N records."),
     ] = 200,
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,

@@ -4,6 +4,8 @@ Exit codes are the same for every command (plugins' commands included, since the
 run under the same entry point): 0 done, 1 the operation failed (a plugin that stays
 failed, a rejected reload, a request without reply, a server error), 2 the command
 could not be carried out as given (bad usage or input, unknown plugin, no daemon).
+The codes are `orrery.sdk.cli`'s; unlike its ``exit_code``, an unknown name (404) and
+invalid configuration count as usage errors here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 
 import typer
 from orrery.sdk import ConfigError, OrreryError, PluginError
+from orrery.sdk.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from orrery.sdk.errors import ApiError, DaemonNotRunning
+from orrery.sdk.errors import UsageError as SdkUsageError
 
 __all__ = [
     "EXIT_FAILED",
@@ -41,9 +45,6 @@ UsageError: type[Exception] = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
 )
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 #: Statuses meaning "the request was understood but the operation did not succeed".
 _FAILED_STATUSES = frozenset({409, 500, 502, 503, 504})
 
@@ -59,7 +60,7 @@ def exit_code_of(error: BaseException) -> int:
         return EXIT_FAILED if error.status in _FAILED_STATUSES else EXIT_USAGE
     if isinstance(error, Failed):
         return EXIT_FAILED
-    if isinstance(error, (DaemonNotRunning, ConfigError, UsageError)):
+    if isinstance(error, (DaemonNotRunning, ConfigError, UsageError, SdkUsageError)):
         return EXIT_USAGE
     if isinstance(error, PluginError):
         return EXIT_FAILED

@@ -102,7 +102,7 @@ def list_plugins(
     local: Annotated[
         bool, typer.Option("--local", help="Discover locally even if a daemon is running.")
     ] = False,
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -127,7 +127,12 @@ def list_plugins(
 
 
 def _one(
-    method: str, path: str, state_dir: Path, url: str | None, token: str | None, body: Any = None
+    method: str,
+    path: str,
+    state_dir: Path | None,
+    url: str | None,
+    token: str | None,
+    body: Any = None,
 ) -> Any:
     client: DaemonClient = connect(state_dir, url, token)
     return client.call(method, path, body)
@@ -159,7 +164,7 @@ def _config_lines(sources: dict[str, dict[str, Any]], wide: bool) -> None:
 )
 def show_plugin(
     name: NameArg,
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -195,7 +200,7 @@ def show_plugin(
 def _lifecycle_command(operation: str, help_text: str) -> None:
     def command(
         name: NameArg,
-        state_dir: ClientStateDirOpt = Path(".orrery"),
+        state_dir: ClientStateDirOpt = None,
         url: UrlOpt = None,
         token: TokenOpt = None,
         as_json: JsonOpt = False,
@@ -226,7 +231,9 @@ def _report(answer: dict[str, Any], as_json: bool) -> None:
     plugin_table(answer["plugins"])
 
 
-def _daemon_or_none(state_dir: Path, url: str | None, token: str | None) -> DaemonClient | None:
+def _daemon_or_none(
+    state_dir: Path | None, url: str | None, token: str | None
+) -> DaemonClient | None:
     """The running daemon's client, or None when none runs (and no --url was given)."""
     try:
         return connect(state_dir, url, token)
@@ -260,7 +267,7 @@ def install_plugin(
     spec: Annotated[
         str, typer.Argument(metavar="SPEC", help="pip requirement or path, e.g. orrery-metrics")
     ],
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -276,7 +283,7 @@ def install_plugin(
 @plugins_app.command("uninstall", help="Stop a plugin and pip-uninstall its distribution.")
 def uninstall_plugin(
     name: NameArg,
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -294,7 +301,7 @@ def uninstall_plugin(
 
 @plugins_app.command("rescan", help="Pick up plugins installed, upgraded or removed with pip.")
 def rescan_plugins(
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -326,7 +333,7 @@ def plugin_config(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace the whole section instead of merging.")
     ] = False,
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,

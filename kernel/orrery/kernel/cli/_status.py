@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -21,7 +20,7 @@ def _uptime(seconds: float) -> str:
 
 
 def status_command(
-    state_dir: ClientStateDirOpt = Path(".orrery"),
+    state_dir: ClientStateDirOpt = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
