@@ -162,6 +162,8 @@ async def test_the_plugin_list_filters_by_state_and_refuses_unknown_states(
         assert [p["name"] for p in await _json(r)] == ["broken"]
     async with api.get("/v1/plugins", params={"state": "active,failed"}) as r:
         assert [p["name"] for p in await _json(r)] == ["broken", "chatty"]
+    async with api.get("/v1/plugins", params=[("state", "failed"), ("state", "active")]) as r:
+        assert [p["name"] for p in await _json(r)] == ["broken", "chatty"]
     async with api.get("/v1/plugins", params={"state": "sleepy"}) as r:
         error = await _json(r, 422)
     assert error["field"] == "state" and "active" in error["error"] and "sleepy" in error["error"]

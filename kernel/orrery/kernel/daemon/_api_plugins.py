@@ -65,10 +65,12 @@ def _plugins(request: web.Request, states: frozenset[str] | None = None) -> list
 
 
 def _state_filter(request: web.Request) -> frozenset[str] | None:
-    """``?state=active`` or ``?state=failed,stopped``; an unknown state is a 422."""
-    raw = request.query.get("state")
-    if raw is None:
+    """``?state=active``, ``?state=failed,stopped`` or ``?state=a&state=b``; an unknown
+    state is a 422 listing the valid ones."""
+    given = request.query.getall("state", [])
+    if not given:
         return None
+    raw = ",".join(given)
     wanted = frozenset(s.strip().lower() for s in raw.split(",") if s.strip())
     unknown = sorted(wanted - set(_STATES))
     if unknown or not wanted:
