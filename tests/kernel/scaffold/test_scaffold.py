@@ -167,3 +167,38 @@ def test_an_existing_directory_is_never_overwritten(tmp_path: Path) -> None:
     create_plugin_project("twice", tmp_path)
     with pytest.raises(ScaffoldError, match="already exists"):
         create_plugin_project("twice", tmp_path)
+
+
+def test_orrery_plugin_new_writes_the_project_and_says_what_next(tmp_path: Path) -> None:
+    from orrery.kernel.cli import app
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["plugin", "new", "pdf_ingest", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "orrery-pdf_ingest" / "src" / "orrery_pdf_ingest" / "_core.py").is_file()
+    assert "pip install -e" in result.output and "orrery plugins rescan" in result.output
+
+
+@pytest.mark.slow
+def test_a_generated_project_passes_ruff_and_its_tests_without_installing(
+    tmp_path: Path,
+) -> None:
+    # The quick guard of the templates: the slow test above installs one for real.
+    import sys
+
+    project = create_plugin_project("pdf_ingest", tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "ORRERY_"))}
+    env["PYTHONPATH"] = str(project / "src")
+    lint = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+        cwd=project, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if "No module named ruff" in lint.stderr:
+        pytest.skip("ruff is not installed")
+    assert lint.returncode == 0, lint.stdout
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project, capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
+    assert "10 passed" in tests.stdout

@@ -34,6 +34,17 @@ packages = ["src/__PACKAGE__"]
 asyncio_mode = "auto"
 asyncio_default_fixture_loop_scope = "function"
 testpaths = ["tests"]
+
+[tool.ruff]
+line-length = 100
+src = ["src", "tests"]
+
+[tool.ruff.lint]
+select = ["I", "F", "E", "W", "UP", "B"]
+
+[tool.mypy]
+strict = true
+mypy_path = "src"
 '''
 
 README = '''\
