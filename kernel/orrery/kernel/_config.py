@@ -297,8 +297,8 @@ def _unknown_keys(name: str, config_model: type[Any] | None, values: Mapping[str
     if fields is None:
         return
     model_config = getattr(config_model, "model_config", {}) or {}
-    if model_config.get("extra") in ("allow", "forbid"):
-        return  # "allow" takes them on purpose; "forbid" reports them itself
+    if model_config.get("extra") is not None:
+        return  # the author chose: "allow"/"ignore" on purpose, "forbid" reports them itself
     accepted = set(fields)
     for info in fields.values():
         for alias in (info.alias, info.validation_alias):
