@@ -150,7 +150,9 @@ class Lifecycle:
         ctx: KernelContext[Any] | None = None
         try:
             instance = spec.plugin_class()
-            ctx = self.new_context(rt, staged=staged, restored=restore, handed_over=handed_over)
+            ctx = self.new_context(
+                rt, staged=staged, restored=restore, handed_over=handed_over
+            )
             self.pm.register(instance, name=f"{name}:{next(self._serial)}")
             if restore is not None:
                 await call_plugin_hook(
