@@ -32,7 +32,15 @@ async def send_request(request: web.Request) -> web.Response:
     except NoResponders as e:
         raise HttpError(404, str(e), field="topic") from e
     except RequestTimeout as e:
-        raise HttpError(504, str(e), field="timeout") from e
+        # The daemon's own replay recorder subscribes to everything, so "nobody
+        # subscribes" cannot be told apart from "nobody answered" here: say both.
+        raise HttpError(
+            504,
+            f"no reply on {body.topic!r} within {body.timeout:g}s: no handler answered; "
+            f"check the topic's spelling and that the answering plugin is active, or "
+            f"allow a longer timeout",
+            field="timeout",
+        ) from e
     except BusClosed as e:
         raise HttpError(503, "the daemon is shutting down; retry against the next one") from e
     answer = {
