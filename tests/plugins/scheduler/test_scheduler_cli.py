@@ -100,8 +100,9 @@ async def test_follow_shows_a_progress_bar(daemon: tuple[Path, Scheduler]) -> No
 
 async def test_no_daemon_says_how_to_start_one(tmp_path: Path) -> None:
     result = await tasks_cli(tmp_path, "ls")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a connection problem, not a failed operation
     assert "orrery daemon --state-dir" in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one line, no box
 
 
 async def test_http_routes_for_schedules_and_queues(daemon: tuple[Path, Scheduler]) -> None:
@@ -148,3 +149,69 @@ async def test_http_errors_are_4xx_with_the_reason(daemon: tuple[Path, Scheduler
     await call("POST", f"/tasks/{task['id']}/cancel", body={})
     with pytest.raises(ClientError, match="daemon answered 409: InvalidTransition"):
         await call("POST", f"/tasks/{task['id']}/pause", body={})
+
+
+async def test_follow_on_a_failing_task_prints_the_reason(
+    daemon: tuple[Path, Scheduler],
+) -> None:
+    state_dir, scheduler = daemon
+
+    def broken() -> None:
+        raise ValueError("the input file is missing")
+
+    scheduler.register("broken", broken, mode="inline")
+    result = await tasks_cli(state_dir, "add", "broken", "--retries", "0", "--follow")
+    assert result.exit_code == 1
+    assert "failed: ValueError: the input file is missing" in result.output
+    task_id = scheduler.tasks()[0]["id"]
+    shown = await tasks_cli(state_dir, "show", task_id, "--follow")
+    assert shown.exit_code == 1 and "the input file is missing" in shown.output
+
+
+async def test_an_unknown_state_is_refused(daemon: tuple[Path, Scheduler]) -> None:
+    state_dir, _ = daemon
+    result = await tasks_cli(state_dir, "ls", "--state", "runing")
+    assert result.exit_code == 2 and "runing" in result.output
+    ok = await tasks_cli(state_dir, "ls", "--state", "running", "--json")
+    assert ok.exit_code == 0 and json.loads(ok.output) == []
+
+
+async def test_functions_and_schedules_from_the_command_line(
+    daemon: tuple[Path, Scheduler],
+) -> None:
+    state_dir, scheduler = daemon
+    scheduler.register("report.build", lambda: None, mode="inline")
+    listed = await tasks_cli(state_dir, "functions", "--json")
+    assert json.loads(listed.output) == ["report.build"]
+    assert (await tasks_cli(state_dir, "functions")).output.strip() == "report.build"
+    made = await tasks_cli(
+        state_dir, "schedule", "report.build", "--every", "3600", "--id", "hourly", "--json"
+    )
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.output)["id"] == "hourly"
+    cron = await tasks_cli(state_dir, "schedule", "report.build", "--cron", "0 3 * * *")
+    assert cron.exit_code == 0 and "next fire" in cron.output
+    shown = json.loads((await tasks_cli(state_dir, "schedules", "--json")).output)
+    assert {s["id"] for s in shown} == {"hourly", *(s["id"] for s in scheduler.schedules())}
+    assert len(scheduler.schedules()) == 2
+    table = await tasks_cli(state_dir, "schedules")
+    assert "hourly" in table.output and "every 3600s" in table.output
+    gone = await tasks_cli(state_dir, "unschedule", "hourly")
+    assert gone.exit_code == 0
+    assert "hourly" not in {s["id"] for s in scheduler.schedules()}
+    missing = await tasks_cli(state_dir, "unschedule", "hourly")
+    assert missing.exit_code == 1 and "no schedule 'hourly'" in missing.output
+    neither = await tasks_cli(state_dir, "schedule", "report.build")
+    assert neither.exit_code == 2 and "--cron" in neither.output
+
+
+async def test_tables_fit_80_columns_unless_wide(daemon: tuple[Path, Scheduler]) -> None:
+    state_dir, scheduler = daemon
+    long_name = "reports.quarterly.build_the_very_long_named_report_for_finance"
+    scheduler.register(long_name, lambda: None, mode="inline")
+    task_id = await scheduler.add(long_name, delay=3600)
+    narrow = await tasks_cli(state_dir, "ls")
+    assert max(len(line) for line in narrow.output.splitlines()) <= 80
+    assert long_name not in narrow.output
+    wide = await tasks_cli(state_dir, "ls", "--wide")
+    assert long_name in wide.output and task_id in wide.output

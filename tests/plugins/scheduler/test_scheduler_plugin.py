@@ -345,3 +345,43 @@ async def test_another_plugin_registers_functions_through_the_service(
         )
         assert reply["result"] == "sent to ada"
         assert reply["queue"] == "mail" and reply["max_retries"] == 5
+
+
+async def test_the_error_is_cleared_when_the_task_runs_again(
+    scheduler_kernel: Any, clock: ManualClock
+) -> None:
+    async with scheduler_kernel(backoff=10.0) as (k, scheduler):
+        release = asyncio.Event()
+        attempts: list[int] = []
+
+        async def flaky(job: Job) -> str:
+            attempts.append(job.attempt)
+            if job.attempt == 1:
+                raise RuntimeError("first try fails")
+            await release.wait()
+            return "ok"
+
+        scheduler.register("flaky", flaky)
+        retry = k.expect("task.retry")
+        task_id = await scheduler.add("flaky", retries=2)
+        await retry.wait()
+        # Waiting for its retry, the task still says why the last attempt failed...
+        assert scheduler.get(task_id)["error"] == "RuntimeError: first try fails"
+        started = k.expect("task.started", where=lambda e: e.data.get("attempt") == 2)
+        clock.advance(10)
+        await started.wait()
+        # ...but once it runs again, that error no longer describes it.
+        view = scheduler.get(task_id)
+        assert view["state"] == "running" and view["error"] is None
+        release.set()
+        done = await scheduler.wait(task_id, timeout=5)
+        assert done["error"] is None and attempts == [1, 2]
+
+
+async def test_an_unknown_state_filter_is_refused(scheduler_kernel: Any) -> None:
+    async with scheduler_kernel(persistence="memory") as (k, scheduler):
+        with pytest.raises(ValueError, match="invalid state 'runing'.*running"):
+            scheduler.tasks(state="runing")
+        reply = await k.request("scheduler.list", {"state": "runing"})
+        assert reply["error"]["type"] == "InvalidTaskOptions"
+        assert scheduler.tasks(state="running") == []

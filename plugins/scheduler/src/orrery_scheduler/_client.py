@@ -16,15 +16,12 @@ from orrery.sdk.client import (
     read_token,
 )
 
-__all__ = ["ClientError", "SchedulerClient", "resolve"]
+from .errors import ClientError, DaemonUnreachable
+
+__all__ = ["ClientError", "DaemonUnreachable", "SchedulerClient", "resolve"]
 
 #: Where the daemon mounts this plugin's routes.
 BASE_PATH = "/v1/plugins/scheduler"
-
-
-class ClientError(Exception):
-    """The daemon could not be reached or answered with an error; the message says
-    what to do."""
 
 
 def resolve(url: str | None, token: str | None, state_dir: Path) -> tuple[str, str | None]:
@@ -33,7 +30,7 @@ def resolve(url: str | None, token: str | None, state_dir: Path) -> tuple[str, s
     if url is None:
         address = read_daemon_file(state_dir)
         if address is None:
-            raise ClientError(
+            raise DaemonUnreachable(
                 f"no running daemon found (no readable {state_dir / 'daemon.json'}); start "
                 f"one with 'orrery daemon --state-dir {state_dir}' or pass --url"
             )
@@ -69,9 +66,11 @@ class SchedulerClient:
         try:
             answer = self._daemon.call(method, target, body)
         except ApiError as e:
+            if e.status == 401:
+                raise DaemonUnreachable(_http_error(e)) from e
             raise ClientError(_http_error(e)) from e
         except DaemonNotRunning as e:
-            raise ClientError(f"{e}; is 'orrery daemon' running? pass --url or --state-dir") from e
+            raise DaemonUnreachable(f"{e}; is 'orrery daemon' running? pass --url or --state-dir") from e
         if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
             error = answer["error"]
             raise ClientError(str(error.get("message", error)))
