@@ -70,7 +70,9 @@ class SchedulerClient:
                 raise DaemonUnreachable(_http_error(e)) from e
             raise ClientError(_http_error(e)) from e
         except DaemonNotRunning as e:
-            raise DaemonUnreachable(f"{e}; is 'orrery daemon' running? pass --url or --state-dir") from e
+            raise DaemonUnreachable(
+                f"{e}; is 'orrery daemon' running? pass --url or --state-dir"
+            ) from e
         if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
             error = answer["error"]
             raise ClientError(str(error.get("message", error)))

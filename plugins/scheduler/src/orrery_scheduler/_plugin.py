@@ -62,8 +62,11 @@ class SchedulerPlugin(Plugin):
         clock = self.clock or SystemClock()
         if config.persistence == "journal":
             oplog = JournalLog(
-                ctx.journal, f"tasks.{config.cluster}", config.snapshot_every,
-                retention=config.journal_retention, now=clock.now,
+                ctx.journal,
+                f"tasks.{config.cluster}",
+                config.snapshot_every,
+                retention=config.journal_retention,
+                now=clock.now,
             )
         else:
             oplog = MemoryLog()

@@ -147,12 +147,18 @@ def _data(data: str) -> Any:
     try:
         return json.loads(data)
     except ValueError as e:
-        _fail(ValueError(f"DATA is not valid JSON ({e}); quote it, e.g. '{{\"n\": 1}}'"), EXIT_USAGE)
+        _fail(
+            ValueError(f"DATA is not valid JSON ({e}); quote it, e.g. '{{\"n\": 1}}'"), EXIT_USAGE
+        )
 
 
 def _follow(client: SchedulerClient, task_id: str, interval: float = 0.2) -> dict[str, Any]:
     """Show a progress bar until the task reaches a final state."""
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>5.1f}%"))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+    )
     with Progress(*columns, TimeElapsedColumn(), console=Console(), transient=False) as bar:
         line = bar.add_task(task_id, total=100)
         while True:
