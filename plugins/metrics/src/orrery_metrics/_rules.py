@@ -56,6 +56,9 @@ class AnomalySpec(BaseModel):
     alpha: float = Field(default=0.1, gt=0, le=1)
     #: Samples seen before anything is flagged.
     warmup: int = Field(default=10, ge=2)
+    #: Consecutive flagged samples on one side after which they are the new level: a
+    #: lasting shift is learned (and its alert resolves) instead of firing forever.
+    relearn: int = Field(default=10, ge=1)
 
 
 class AlertRule(BaseModel):
