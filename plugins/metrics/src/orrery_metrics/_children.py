@@ -22,6 +22,7 @@ from ._stats import PERCENTILES, Stats
 
 __all__ = [
     "FOLD_AT",
+    "Child",
     "CounterChild",
     "GaugeChild",
     "HistogramChild",
@@ -33,28 +34,31 @@ __all__ = [
 FOLD_AT = 512
 
 
-class _Child:
-    __slots__ = ("_changed_at", "_lock", "_sampled", "_sampled_values", "created")
+class Child:
+    """One labelled series of a metric; the registry's sampling bookkeeping is public
+    (``sampled``, ``sampled_values``, ``changed_at``) because the registry owns it."""
+
+    __slots__ = ("_lock", "changed_at", "created", "sampled", "sampled_values")
 
     def __init__(self, created: float) -> None:
         self._lock = threading.Lock()
         self.created = created
         # Set by the registry when it samples, to find series that stopped changing.
-        self._sampled: float | None = None
-        self._sampled_values: list[tuple[str, float]] = []
-        self._changed_at = created
+        self.sampled: float | None = None
+        self.sampled_values: list[tuple[str, float]] = []
+        self.changed_at = created
 
-    def _signature(self) -> float:
+    def signature(self) -> float:
         raise NotImplementedError
 
-    def _dump(self) -> dict[str, Any]:
+    def dump_state(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def load_state(self, data: Mapping[str, Any]) -> None:
         raise NotImplementedError
 
 
-class CounterChild(_Child):
+class CounterChild(Child):
     """A monotonically increasing value."""
 
     __slots__ = ("_value",)
@@ -75,17 +79,17 @@ class CounterChild(_Child):
         """The current total."""
         return self._value
 
-    def _dump(self) -> dict[str, Any]:
+    def dump_state(self) -> dict[str, Any]:
         return {"value": self._value}
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def load_state(self, data: Mapping[str, Any]) -> None:
         self._value = float(data["value"])
 
-    def _signature(self) -> float:
+    def signature(self) -> float:
         return self._value
 
 
-class GaugeChild(_Child):
+class GaugeChild(Child):
     """A value that goes up and down."""
 
     __slots__ = ("_value",)
@@ -115,13 +119,13 @@ class GaugeChild(_Child):
         """The current value."""
         return self._value
 
-    def _dump(self) -> dict[str, Any]:
+    def dump_state(self) -> dict[str, Any]:
         return {"value": self._value}
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def load_state(self, data: Mapping[str, Any]) -> None:
         self._value = float(data["value"])
 
-    def _signature(self) -> float:
+    def signature(self) -> float:
         return self._value
 
 
@@ -147,7 +151,7 @@ class Timer:
         self._observe(time.perf_counter() - self._start)
 
 
-class _Distribution(_Child):
+class _Distribution(Child):
     """A child that buffers observations and folds them into its sketches in batches."""
 
     __slots__ = ("_buf", "dropped")
@@ -268,12 +272,12 @@ class HistogramChild(_Distribution):
         with self._lock:
             return self._sketch.count + len(self._buf)
 
-    def _dump(self) -> dict[str, Any]:
+    def dump_state(self) -> dict[str, Any]:
         with self._lock:
             self._fold()
             return {"counts": list(self._counts), "sketch": self._sketch.to_dict()}
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def load_state(self, data: Mapping[str, Any]) -> None:
         counts = [int(c) for c in data["counts"]]
         if len(counts) != len(self.bounds):
             return  # the buckets were reconfigured: old counts no longer mean anything
@@ -281,7 +285,7 @@ class HistogramChild(_Distribution):
             self._counts = counts
             self._sketch = QuantileSketch.from_dict(data["sketch"])
 
-    def _signature(self) -> float:
+    def signature(self) -> float:
         return self.count
 
 
@@ -378,7 +382,7 @@ class SummaryChild(_Distribution):
         with self._lock:
             return self._count + len(self._buf)
 
-    def _dump(self) -> dict[str, Any]:
+    def dump_state(self) -> dict[str, Any]:
         with self._lock:
             self._fold()
             return {
@@ -391,7 +395,7 @@ class SummaryChild(_Distribution):
                 ],
             }
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def load_state(self, data: Mapping[str, Any]) -> None:
         with self._lock:
             self._count = int(data["count"])
             self._sum = float(data["sum"])
@@ -402,5 +406,5 @@ class SummaryChild(_Distribution):
                     self._epochs[epoch % n] = int(epoch)
                     self._sketches[epoch % n] = sketch
 
-    def _signature(self) -> float:
+    def signature(self) -> float:
         return self.count
