@@ -7,7 +7,8 @@ A dashboard is a list of widgets, each a PromQL-style selector plus how to show 
 - ``graph``: the time series over the last ``window`` seconds;
 - ``table``: one row per series with every statistic.
 
-Rendering produces plain data, so the web UI and the terminal (`render_rich`) share it.
+Rendering produces plain data, so the web UI and the terminal (``orrery metrics dash``)
+share it.
 """
 
 from __future__ import annotations
@@ -107,13 +108,16 @@ def render_dashboard(
     now = engine.clock() if now is None else now
     widgets = []
     for widget in dashboard.widgets:
+        drawn: dict[str, Any] = widget.model_dump()
         if widget.kind == "graph":
-            data = _graph(engine, widget, now)
+            # The range drawn is the window, whatever points fall in it: a viewer
+            # spreads them over [start, end] rather than showing the last few.
+            drawn.update(start=now - widget.window, end=now, series=_graph(engine, widget, now))
         elif widget.kind == "table":
-            data = _table(engine, widget)
+            drawn["series"] = _table(engine, widget)
         else:
-            data = _current(engine, widget, now)
-        widgets.append({**widget.model_dump(), "series": data})
+            drawn["series"] = _current(engine, widget, now)
+        widgets.append(drawn)
     return {
         "name": dashboard.name,
         "title": dashboard.title or dashboard.name,

@@ -11,23 +11,33 @@ from typing import Any
 from orrery.sdk import Context, Plugin, ServiceKey, ServiceNotFound, hookimpl
 
 from ._alerts import AlertNotice
+from ._api import Commands
 from ._clock import Clock
 from ._config import MetricsConfig
 from ._dashboards import DashboardBook
 from ._engine import MetricsEngine
 from ._export import Exposition, prometheus_exposition
-from ._http import MetricsRoutes
 from ._instrument import BUS_PATTERN, KernelInstruments
 from ._kernel_stats import KERNEL_SERVICE, KernelSampler
 from ._registry import MetricsRegistry
+from ._service import MetricsService
 
-__all__ = ["METRICS", "METRICS_ENGINE", "METRICS_EXPOSITION", "MetricsPlugin"]
+__all__ = [
+    "METRICS",
+    "METRICS_ENGINE",
+    "METRICS_EXPOSITION",
+    "METRICS_SERVICE",
+    "MetricsPlugin",
+]
 
 #: Snapshot key of the registry object handed from one version to the next in process.
 _LIVE_REGISTRY = "live_registry"
 
 #: The registry other plugins declare and update metrics in.
 METRICS: ServiceKey[MetricsRegistry] = ServiceKey("metrics", MetricsRegistry)
+#: The facade: series, forecasts, alerts, dashboards and anomaly checks (what the HTTP
+#: API and the ``metrics.<command>`` bus requests offer), plus declaring metrics.
+METRICS_SERVICE: ServiceKey[MetricsService] = ServiceKey("metrics.service", MetricsService)
 #: The whole engine (time series, alert manager), for plugins such as dashboards.
 METRICS_ENGINE: ServiceKey[MetricsEngine] = ServiceKey("metrics.engine", MetricsEngine)
 #: ``() -> (content_type, body)``: one Prometheus scrape, for the daemon's ``GET /metrics``
@@ -39,7 +49,7 @@ class MetricsPlugin(Plugin):
     """Metrics service, time series, alerts, anomaly detection and forecasts."""
 
     name = "metrics"
-    permissions = ("bus.publish:alert.>", "bus.subscribe:>")
+    permissions = ("bus.publish:alert.>", "bus.subscribe:>", "bus.subscribe:metrics.>", "store")
     Config = MetricsConfig
 
     def __init__(self, clock: Clock = time.time) -> None:
@@ -99,7 +109,11 @@ class MetricsPlugin(Plugin):
         unreadable = await dashboards.load()
         if unreadable:
             ctx.log.warning("saved dashboards not valid, ignored: %s", ", ".join(unreadable))
-        MetricsRoutes(engine, dashboards, exposition).mount(ctx.http)
+        service = MetricsService(engine, dashboards, exposition)
+        ctx.services.provide(METRICS_SERVICE, service)
+        commands = Commands(service)
+        commands.subscribe(ctx.bus)
+        commands.mount(ctx.http)
         if engine.config.instrument_kernel:
             self._sampler = KernelSampler(engine.registry)
             # Synchronous on purpose: the bus calls an idle sync handler in place.

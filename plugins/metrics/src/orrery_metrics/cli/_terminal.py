@@ -18,20 +18,53 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["live_dashboard", "render_rich", "sparkline"]
+__all__ = ["graph_line", "live_dashboard", "render_rich", "sparkline"]
 
 _BARS = "▁▂▃▄▅▆▇█"
 _TABLE_STATS = ("value", "count", "avg", "min", "max", "p50", "p90", "p99")
 
 
-def sparkline(values: Sequence[float], width: int = 40) -> str:
-    """The last ``width`` values as block characters scaled to their range."""
-    recent = [v for v in values if math.isfinite(v)][-width:]
-    if not recent:
+def sparkline(values: Sequence[float | None], width: int = 40) -> str:
+    """Values as block characters scaled to their range (None: a gap); ``width`` at
+    most, the most recent kept when there are more (`graph_line` spreads a time range
+    over the width instead)."""
+    recent = list(values)[-width:]
+    finite = [v for v in recent if v is not None and math.isfinite(v)]
+    if not finite:
         return ""
-    lo, hi = min(recent), max(recent)
+    lo, hi = min(finite), max(finite)
     span = hi - lo or 1.0
-    return "".join(_BARS[min(7, int((v - lo) / span * 8))] for v in recent)
+    return "".join(
+        " " if v is None or not math.isfinite(v) else _BARS[min(7, int((v - lo) / span * 8))]
+        for v in recent
+    )
+
+
+def graph_line(
+    points: Sequence[Sequence[float]],
+    start: float | None = None,
+    end: float | None = None,
+    width: int = 40,
+) -> str:
+    """A sparkline of ``[t, value]`` points over the whole range ``[start, end]``: the
+    range is cut into ``width`` columns, each showing the mean of its points (a gap
+    where there are none), so the chosen window is drawn, not just its last points."""
+    if not points:
+        return ""
+    first = points[0][0] if start is None else start
+    last = points[-1][0] if end is None else end
+    span = last - first
+    if span <= 0:
+        return sparkline([v for _, v in points], width)
+    sums = [0.0] * width
+    counts = [0] * width
+    for t, value in points:
+        if not math.isfinite(value) or not first <= t <= last:
+            continue
+        column = min(width - 1, int((t - first) / span * width))
+        sums[column] += value
+        counts[column] += 1
+    return sparkline([s / n if n else None for s, n in zip(sums, counts, strict=True)], width)
 
 
 def _number(value: Any, unit: str = "") -> str:
@@ -71,9 +104,10 @@ def _widget(widget: Mapping[str, Any]) -> RenderableType:
             table.add_row(_labels(row["labels"]), *(_number(row.get(s)) for s in stats))
     elif kind == "graph":
         for line in series:
-            values = [v for _, v in line["points"]]
-            last = values[-1] if values else None
-            table.add_row(_labels(line["labels"]), sparkline(values), _number(last, unit))
+            points = line["points"]
+            last = points[-1][1] if points else None
+            drawn = graph_line(points, widget.get("start"), widget.get("end"))
+            table.add_row(_labels(line["labels"]), drawn, _number(last, unit))
     else:
         for item in series:
             value = item["value"]
