@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from orrery_scheduler import SCHEDULER, Job, ManualClock, SchedulerPlugin
+from orrery.sdk.testing import ManualClock
+from orrery_scheduler import SCHEDULER, Job, SchedulerPlugin
 
 from .conftest import PG_DSN
 

@@ -7,11 +7,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from orrery.sdk.testing import ManualClock
 from orrery_scheduler import (
     SCHEDULER,
     InvalidTransition,
     Job,
-    ManualClock,
     UnknownHandler,
     current_job,
 )

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from orrery.kernel.storage import SQLiteStorage
-from orrery_scheduler import FellBehind, ManualClock, SchedulerPlugin, SchedulerStopped
+from orrery.sdk.testing import ManualClock
+from orrery_scheduler import FellBehind, SchedulerPlugin, SchedulerStopped
 from orrery_scheduler._log import JournalLog
 
 STREAM = "tasks.default"
