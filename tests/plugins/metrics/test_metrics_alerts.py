@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from orrery.sdk.testing import ManualClock
 from orrery_metrics import (
     FIRING_TOPIC,
     RESOLVED_TOPIC,
     AlertManager,
     AlertNotice,
     AlertRule,
-    ManualClock,
     MetricsRegistry,
     SeriesStore,
 )

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from orrery.sdk.testing import ManualClock
 from orrery_metrics import (
     Dashboard,
     DashboardBook,
-    ManualClock,
     MetricsEngine,
     UnknownDashboard,
     render_dashboard,

@@ -13,7 +13,6 @@ from ._children import (
     SummaryChild,
     Timer,
 )
-from ._clock import Clock, ManualClock
 from ._config import MetricsConfig, TierConfig
 from ._dashboards import Dashboard, DashboardBook, Widget, render_dashboard
 from ._engine import MetricsEngine
@@ -81,7 +80,6 @@ __all__ = [
     "AlertRule",
     "AnomalySpec",
     "CardinalityError",
-    "Clock",
     "Counter",
     "CounterChild",
     "DuplicateMetric",
@@ -99,7 +97,6 @@ __all__ = [
     "InvalidSelector",
     "KernelInstruments",
     "KernelSampler",
-    "ManualClock",
     "MADDetector",
     "Matcher",
     "Metric",

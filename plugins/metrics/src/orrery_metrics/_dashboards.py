@@ -105,7 +105,7 @@ def render_dashboard(
     dashboard: Dashboard, engine: MetricsEngine, now: float | None = None
 ) -> dict[str, Any]:
     """The dashboard with each widget's data filled in, as JSON-able data."""
-    now = engine.clock() if now is None else now
+    now = engine.clock.now() if now is None else now
     widgets = []
     for widget in dashboard.widgets:
         drawn: dict[str, Any] = widget.model_dump()

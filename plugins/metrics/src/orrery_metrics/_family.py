@@ -18,10 +18,10 @@ from ._children import (
     CounterChild,
     GaugeChild,
     HistogramChild,
+    Now,
     SummaryChild,
     Timer,
 )
-from ._clock import Clock
 from ._stats import PERCENTILES, Stats
 from .errors import CardinalityError, InvalidLabels, InvalidMetricName
 
@@ -96,7 +96,7 @@ class Metric(Generic[ChildT]):
         help: str = "",
         labels: Iterable[str] = (),
         *,
-        clock: Clock,
+        clock: Now,
         max_children: int = 10_000,
     ) -> None:
         self.name = validate_name(name)
@@ -282,7 +282,7 @@ class Histogram(_Distribution[HistogramChild]):
         help: str = "",
         labels: Iterable[str] = (),
         *,
-        clock: Clock,
+        clock: Now,
         buckets: Sequence[float] = DEFAULT_BUCKETS,
         relative_accuracy: float = 0.01,
         max_children: int = 10_000,
@@ -310,7 +310,7 @@ class Summary(_Distribution[SummaryChild]):
         help: str = "",
         labels: Iterable[str] = (),
         *,
-        clock: Clock,
+        clock: Now,
         max_age: float = 600.0,
         age_buckets: int = 5,
         relative_accuracy: float = 0.01,

@@ -8,8 +8,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from ._children import Child, CounterChild, GaugeChild, HistogramChild, SummaryChild
-from ._clock import Clock
+from ._children import Child, CounterChild, GaugeChild, HistogramChild, Now, SummaryChild
 from ._family import DEFAULT_BUCKETS, Counter, Gauge, Histogram, LabelValues, Metric, Summary
 from ._selector import Selector
 from ._sketch import RELATIVE_ACCURACY
@@ -36,7 +35,7 @@ class MetricsRegistry:
     def __init__(
         self,
         *,
-        clock: Clock = time.time,
+        clock: Now = time.time,
         relative_accuracy: float = RELATIVE_ACCURACY,
         max_children: int = 10_000,
     ) -> None:

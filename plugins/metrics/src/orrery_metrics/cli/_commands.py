@@ -221,10 +221,10 @@ def show_command(
     series = metric["series"]
     title = f"{metric['name']} ({metric['type']}) {metric['help']}".strip()
     if metric["type"] in ("counter", "gauge"):
-        rows = [(_labels(s["labels"]), _number(s["value"])) for s in series]
-        _table(("labels", "value"), rows, wide=wide, title=title, right=("value",))
+        values = [(_labels(s["labels"]), _number(s["value"])) for s in series]
+        _table(("labels", "value"), values, wide=wide, title=title, right=("value",))
         return
-    rows = [(_labels(s["labels"]), *(_number(s.get(k)) for k in _TABLE_STATS)) for s in series]
+    rows: list[tuple[str, ...]] = [(_labels(s["labels"]), *(_number(s.get(k)) for k in _TABLE_STATS)) for s in series]
     _table(("labels", *_TABLE_STATS), rows, wide=wide, title=title, right=_TABLE_STATS)
 
 

@@ -1,0 +1,5 @@
+"""``python -m orrery_scheduler.cli``."""
+
+from . import app
+
+app()
