@@ -224,7 +224,9 @@ def show_command(
         values = [(_labels(s["labels"]), _number(s["value"])) for s in series]
         _table(("labels", "value"), values, wide=wide, title=title, right=("value",))
         return
-    rows: list[tuple[str, ...]] = [(_labels(s["labels"]), *(_number(s.get(k)) for k in _TABLE_STATS)) for s in series]
+    rows: list[tuple[str, ...]] = [
+        (_labels(s["labels"]), *(_number(s.get(k)) for k in _TABLE_STATS)) for s in series
+    ]
     _table(("labels", *_TABLE_STATS), rows, wide=wide, title=title, right=_TABLE_STATS)
 
 
