@@ -37,7 +37,9 @@ class Widget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Heading of the panel.
     title: str
+    #: How it is drawn: stat, gauge, graph or table.
     kind: WidgetKind
     #: Series selector, e.g. ``'http_latency_seconds{route="/x"}'``.
     query: str
@@ -45,8 +47,11 @@ class Widget(BaseModel):
     stat: str = "value"
     #: Seconds of history (graph range; rate and aggregation window).
     window: float = Field(default=3_600.0, gt=0)
+    #: Shown after values, e.g. "ms".
     unit: str = ""
+    #: Gauge range: its empty end...
     min: float = 0.0
+    #: ...and its full end (no bar without it).
     max: float | None = None
     #: Values at which a gauge or stat changes colour, ascending.
     thresholds: list[float] = Field(default_factory=list)
@@ -63,10 +68,13 @@ class Dashboard(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Identifier in URLs (``/dashboards/<name>``).
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    #: Heading (default: the name).
     title: str = ""
     #: Seconds between refreshes suggested to viewers.
     refresh: float = Field(default=15.0, gt=0)
+    #: The panels, in display order.
     widgets: list[Widget] = Field(default_factory=list)
 
 
