@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from orrery.sdk import Clock, Event, Plugin, subject_matches, validate_pattern
 
+from ._http import DaemonApp, HttpResult
+
 if TYPE_CHECKING:
     from orrery.kernel import Kernel  # noqa: TID251 - typing only
 
@@ -77,6 +79,29 @@ class KernelHarness:
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
+        self._daemon: DaemonApp | None = None
+
+    async def http(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        query: Mapping[str, Any] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResult:
+        """Send a request to the real daemon app over this kernel (loopback HTTP, with
+        the API token): ``r = await k.http("GET", "/v1/plugins/x/items", query={...})``,
+        then ``r.status``, ``r.json()``, ``r.text``, ``r.headers``."""
+        if self._daemon is None:
+            self._daemon = DaemonApp(self.kernel)
+        return await self._daemon.request(method, path, json=json, query=query, headers=headers)
+
+    async def aclose(self) -> None:
+        """Stop the HTTP listener, if `http` started one (the fixture calls this)."""
+        if self._daemon is not None:
+            await self._daemon.close()
+            self._daemon = None
 
     @property
     def bus(self) -> Any:
@@ -167,7 +192,11 @@ def orrery_kernel(tmp_path: Path) -> HarnessFactory:
         options.setdefault("env", {})
         kernel = Kernel(plugins=plugins, config=_whole_config(plugins, config), **options)
         async with kernel:
-            yield KernelHarness(kernel)
+            harness = KernelHarness(kernel)
+            try:
+                yield harness
+            finally:
+                await harness.aclose()
 
     return factory
 
