@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
-from orrery.sdk.testing import ManualClock
+from orrery.sdk.testing import ManualClock, MemoryStore
 from orrery_metrics import (
     Dashboard,
     DashboardBook,
@@ -17,28 +14,6 @@ from orrery_metrics import (
 from orrery_metrics.cli import graph_line, live_dashboard, render_rich, sparkline
 from pydantic import ValidationError
 from rich.console import Console
-
-
-class MemoryStore:
-    """The part of orrery.sdk.Store the dashboard book uses."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    async def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    async def put(self, key: str, value: Any) -> None:
-        self.data[key] = value
-
-    async def delete(self, key: str) -> bool:
-        return self.data.pop(key, None) is not None
-
-    async def scan(self, prefix: str = "") -> AsyncIterator[tuple[str, Any]]:
-        for key in sorted(self.data):
-            if key.startswith(prefix):
-                yield key, self.data[key]
-
 
 OPS = Dashboard.model_validate(
     {
@@ -97,13 +72,13 @@ async def test_book_saves_loads_and_deletes() -> None:
     book = DashboardBook(store, [OPS])
     custom = Dashboard(name="mine", title="Mine")
     await book.save(custom)
-    store.data["dashboards/broken"] = {"name": 3}
+    await store.put("dashboards/broken", {"name": 3})
     reloaded = DashboardBook(store, [OPS])
     assert await reloaded.load() == ["dashboards/broken"]
     assert reloaded.names() == ["mine", "ops"]
     assert reloaded.get("mine") == custom
     assert await reloaded.delete("mine")
-    assert "dashboards/mine" not in store.data
+    assert await store.get("dashboards/mine") is None
     with pytest.raises(UnknownDashboard, match="no dashboard named 'mine'"):
         reloaded.get("mine")
 

@@ -1,24 +1,22 @@
-"""The metrics plugin in a real kernel on a manual clock: services, the command table over
-HTTP (a real daemon on loopback) and over bus requests, alerts on the bus, anomaly
-checks. test_metrics_kernel.py covers hot reload and kernel events on the wall clock."""
+"""The metrics plugin in a real kernel (``orrery_kernel``) on a manual clock: services,
+the command table over HTTP (the real daemon app, ``harness.http``) and over bus
+requests, alerts on the bus, anomaly checks. test_metrics_kernel.py covers hot reload
+and kernel events on the wall clock."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 from orrery.kernel import Kernel
-from orrery.kernel.daemon import Daemon
 from orrery.sdk import Event
-from orrery.sdk.testing import ManualClock
+from orrery.sdk.testing import KernelHarness, ManualClock
 from orrery_metrics import (
     METRICS,
     METRICS_ENGINE,
@@ -39,33 +37,20 @@ SLOW = {"scrape_interval": 3600, "evaluation_interval": 3600, "retention": 7200}
 ALERT_RULES: list[dict[str, Any]] = [
     {"name": "Deep", "expr": "queue_depth", "threshold": 10, "for": 30}
 ]
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class Api:
-    """A daemon on loopback, called the way any HTTP client would."""
+    """The plugin's routes through the real daemon app (``harness.http``)."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        assert daemon.settings is not None
-        self.url = daemon.url
-        self.token = daemon.settings.token
-
-    def _call(self, method: str, path: str, body: Any) -> tuple[int, str, str]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url + BASE + path, data=data, method=method,
-            headers={"Authorization": f"Bearer {self.token}",
-                     "Content-Type": "application/json"},
-        )  # fmt: skip
-        try:
-            with _opener.open(request, timeout=30) as response:
-                return response.status, response.headers["Content-Type"], response.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.headers["Content-Type"], e.read().decode()
+    def __init__(self, harness: KernelHarness) -> None:
+        self.harness = harness
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        status, content_type, text = await asyncio.to_thread(self._call, method, path, body)
-        return status, json.loads(text) if content_type.startswith("application/json") else text
+        route, _, query = path.partition("?")
+        params = dict(urllib.parse.parse_qsl(query)) if query else None
+        result = await self.harness.http(method, BASE + route, json=body, query=params)
+        is_json = result.headers.get("Content-Type", "").startswith("application/json")
+        return result.status, result.json() if is_json else result.text
 
     async def get(self, path: str) -> Any:
         status, answer = await self.call("GET", path)
@@ -77,28 +62,16 @@ Started = Callable[..., Any]
 
 
 @pytest.fixture
-def started(tmp_path: Path, clock: ManualClock) -> Started:
+def started(orrery_kernel: Any, clock: ManualClock) -> Started:
     """``async with started(**config) as (kernel, api)``: the plugin in a real kernel
-    on the manual clock, served by a real daemon."""
+    (the ``orrery_kernel`` harness) on the manual clock, its routes served by the real
+    daemon app."""
 
     @asynccontextmanager
     async def start(**config: Any) -> AsyncIterator[tuple[Kernel, Api]]:
-        kernel = Kernel(
-            plugins=[MetricsPlugin],
-            state_dir=tmp_path / f"state-{len(list(tmp_path.iterdir()))}",
-            entry_points=False,
-            watch=False,
-            env={},
-            clock=clock,
-            config={"plugins": {"metrics": {**SLOW, **config}}},
-        )
-        daemon = Daemon(kernel, port=0, grace_period=2.0)
-        await daemon.start()
-        try:
-            assert kernel.plugins["metrics"].state == "active", kernel.plugins["metrics"].error
-            yield kernel, Api(daemon)
-        finally:
-            await daemon.stop()
+        async with orrery_kernel(MetricsPlugin, config={**SLOW, **config}, clock=clock) as k:
+            k.assert_state("metrics", "active")
+            yield k.kernel, Api(k)
 
     return start
 
@@ -135,8 +108,10 @@ async def test_other_plugins_metrics_show_up_on_the_prometheus_route(started: St
     async with started() as (kernel, api):
         registry = kernel.services.get(METRICS)
         registry.counter("jobs_total", "Jobs", ("queue",)).labels("default").inc(4)
-        status, content_type, text = await asyncio.to_thread(api._call, "GET", "/metrics", None)
-        assert status == 200 and content_type == "text/plain; version=0.0.4; charset=utf-8"
+        result = await api.harness.http("GET", f"{BASE}/metrics")
+        assert result.status == 200
+        assert result.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        text = result.text
         values = {
             (s.name, tuple(s.labels.values())): s.value
             for family in text_string_to_metric_families(text)
