@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from orrery.kernel import Kernel
 from orrery.kernel.daemon import Daemon
+from orrery.sdk.client import ApiError, connect
 from orrery_scheduler import SCHEDULER, Job, Scheduler, SchedulerPlugin
 from orrery_scheduler.cli import app
 from typer.testing import CliRunner
@@ -33,6 +34,16 @@ async def daemon(tmp_path: Path) -> AsyncIterator[tuple[Path, Scheduler]]:
         yield state_dir, kernel.manager.services.get(SCHEDULER)
     finally:
         await d.stop()
+
+
+def api(state_dir: Path) -> Callable[..., Any]:
+    """``await call(method, path, body=None)`` on the scheduler's routes, in a thread."""
+    client = connect(state_dir, None, None)
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        return asyncio.to_thread(client.call, method, f"/v1/plugins/scheduler{path}", body)
+
+    return call
 
 
 async def tasks_cli(state_dir: Path, *args: str) -> Any:
@@ -106,49 +117,39 @@ async def test_no_daemon_says_how_to_start_one(tmp_path: Path) -> None:
 
 
 async def test_http_routes_for_schedules_and_queues(daemon: tuple[Path, Scheduler]) -> None:
-    from orrery_scheduler._client import SchedulerClient, resolve
-
     state_dir, scheduler = daemon
     scheduler.register("noop", lambda: None, mode="inline")
-    client = SchedulerClient(*resolve(None, None, state_dir))
+    call = api(state_dir)
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.to_thread(client.request, *args, **kwargs)
-
-    created = await call("POST", "/schedules", body={"name": "noop", "every": 3600, "id": "hourly"})
+    created = await call("POST", "/schedules", {"name": "noop", "every": 3600, "id": "hourly"})
     assert created["id"] == "hourly" and created["next_fire"] is not None
     assert [s["id"] for s in await call("GET", "/schedules")] == ["hourly"]
     assert await call("DELETE", "/schedules/hourly") is True
     assert await call("GET", "/functions") == ["noop"]
-    assert await call("POST", "/queues/default/pause", body={}) == {
+    assert await call("POST", "/queues/default/pause", {}) == {
         "queue": "default",
         "paused": True,
     }
-    task = await call("POST", "/tasks", body={"name": "noop"})
+    task = await call("POST", "/tasks", {"name": "noop"})
     assert (await call("GET", f"/tasks/{task['id']}"))["state"] == "queued"
-    await call("POST", "/queues/default/resume", body={})
+    await call("POST", "/queues/default/resume", {})
     await scheduler.wait(task["id"], timeout=5)
-    assert (await call("POST", "/clear", body={"states": ["completed"]})) == {"cleared": 1}
+    assert (await call("POST", "/clear", {"states": ["completed"]})) == {"cleared": 1}
 
 
 async def test_http_errors_are_4xx_with_the_reason(daemon: tuple[Path, Scheduler]) -> None:
-    from orrery_scheduler._client import ClientError, SchedulerClient, resolve
-
     state_dir, scheduler = daemon
     scheduler.register("noop", lambda: None, mode="inline")
-    client = SchedulerClient(*resolve(None, None, state_dir))
+    call = api(state_dir)
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.to_thread(client.request, *args, **kwargs)
-
-    with pytest.raises(ClientError, match="daemon answered 404: UnknownTask"):
+    with pytest.raises(ApiError, match="daemon answered 404: UnknownTask"):
         await call("GET", "/tasks/ghost")
-    with pytest.raises(ClientError, match="daemon answered 400: .*priority"):
-        await call("POST", "/tasks", body={"name": "noop", "priority": "urgent!"})
-    task = await call("POST", "/tasks", body={"name": "noop", "delay": 3600})
-    await call("POST", f"/tasks/{task['id']}/cancel", body={})
-    with pytest.raises(ClientError, match="daemon answered 409: InvalidTransition"):
-        await call("POST", f"/tasks/{task['id']}/pause", body={})
+    with pytest.raises(ApiError, match="daemon answered 400: .*priority"):
+        await call("POST", "/tasks", {"name": "noop", "priority": "urgent!"})
+    task = await call("POST", "/tasks", {"name": "noop", "delay": 3600})
+    await call("POST", f"/tasks/{task['id']}/cancel", {})
+    with pytest.raises(ApiError, match="daemon answered 409: InvalidTransition"):
+        await call("POST", f"/tasks/{task['id']}/pause", {})
 
 
 async def test_follow_on_a_failing_task_prints_the_reason(

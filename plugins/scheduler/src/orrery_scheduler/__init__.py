@@ -16,8 +16,6 @@ from ._queue import LEVELS, ReadyQueue, order_key
 from ._runner import Job, Registration, current_job
 from ._service import Scheduler
 from .errors import (
-    ClientError,
-    DaemonUnreachable,
     DuplicateHandler,
     FellBehind,
     InvalidTaskOptions,
@@ -37,8 +35,6 @@ __all__ = [
     "PRIORITIES",
     "SCHEDULER",
     "STATES",
-    "ClientError",
-    "DaemonUnreachable",
     "DuplicateHandler",
     "Extra",
     "FellBehind",

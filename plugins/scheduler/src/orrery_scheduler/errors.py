@@ -7,8 +7,6 @@ from typing import Any
 from orrery.sdk import OrreryError
 
 __all__ = [
-    "ClientError",
-    "DaemonUnreachable",
     "DuplicateHandler",
     "FellBehind",
     "InvalidTaskOptions",
@@ -127,13 +125,3 @@ class TaskCancelled(SchedulerError):
 class Preempted(SchedulerError):
     """Raised inside a task by `Job.checkpoint` when a more urgent task needs its slot;
     the task goes back to the queue and runs again later (same attempt budget)."""
-
-
-class ClientError(SchedulerError):
-    """The daemon answered a client request with an error; the message says what to do
-    (``orrery tasks`` exits 1)."""
-
-
-class DaemonUnreachable(ClientError):
-    """No daemon could be reached, or it refused the token (``orrery tasks`` exits 2:
-    a usage or connection problem rather than a failed operation)."""

@@ -1,5 +1,0 @@
-"""``python -m orrery_scheduler.cli``."""
-
-from . import app
-
-app()
