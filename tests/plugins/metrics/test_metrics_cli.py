@@ -129,7 +129,7 @@ def test_ls_lists_metrics(running: Any) -> None:
     listed = {m["name"]: m for m in json.loads(out.stdout)}
     assert listed["orrery_bus_events_total"]["type"] == "counter"
     assert listed["orrery_http_request_seconds"]["labels"] == ["route", "method"]
-    table = orrery("metrics", "ls", cwd=cwd(running))
+    table = orrery("metrics", "ls", "--wide", cwd=cwd(running))
     assert table.returncode == 0, table.stderr
     assert "orrery_plugins" in table.stdout and "Plugins by lifecycle state" in table.stdout
 
@@ -143,7 +143,7 @@ def test_show_prints_one_metric(running: Any) -> None:
     table = orrery("metrics", "show", "orrery_plugins", cwd=cwd(running))
     assert "state=active" in table.stdout
     stats = orrery("metrics", "show", "orrery_http_request_seconds", cwd=cwd(running))
-    assert stats.returncode == 0 and "p99" in stats.stdout
+    assert stats.returncode == 0 and "P99" in stats.stdout
 
 
 def test_show_of_an_unknown_metric_is_one_line_and_exit_1(running: Any) -> None:
@@ -224,7 +224,8 @@ def test_dash_stays_live_until_ctrl_c(running: Any) -> None:
 
 
 def test_without_a_daemon_the_commands_fail_clearly(tmp_path: Path) -> None:
-    out = orrery("metrics", "ls", cwd=tmp_path)
+    # An empty state directory named explicitly: no daemon behind it.
+    out = orrery("metrics", "ls", "--state-dir", str(tmp_path), cwd=tmp_path)
     assert out.returncode == 2
     assert "no daemon is running" in out.stderr and "Traceback" not in out.stderr
     down = orrery("metrics", "export", "-f", "csv", "--url", "http://127.0.0.1:9", "--token",
