@@ -61,18 +61,8 @@ ALLOWED_PRIVATE_IMPORTS: set[str] = {
     "kernel/orrery/kernel/daemon/_server.py: orrery.kernel._kernel",
     # sdk (this branch): the scaffold is being rewritten (issue 12 section 2)
     "kernel/orrery/kernel/scaffold/_create.py: orrery.kernel.plugins._validation",
-    # plugins (the standard plugin template): metrics children share a private base
-    "plugins/metrics/src/orrery_metrics/_family.py: "
-    "orrery_metrics._children._Child (an underscore name)",
-    "plugins/metrics/src/orrery_metrics/_registry.py: "
-    "orrery_metrics._children._Child (an underscore name)",
-    "plugins/metrics/src/orrery_metrics/_values.py: "
-    "orrery_metrics._children._Child (an underscore name)",
 }
-ALLOWED_LONG_FILES: set[str] = {
-    # plugins: the metrics tests move to the real kernel harness (issue 12 section 1)
-    "tests/plugins/metrics/test_metrics_plugin.py",
-}
+ALLOWED_LONG_FILES: set[str] = set()
 
 
 @dataclass(frozen=True)
