@@ -384,4 +384,6 @@ async def test_an_unknown_state_filter_is_refused(scheduler_kernel: Any) -> None
             scheduler.tasks(state="runing")
         reply = await k.request("scheduler.list", {"state": "runing"})
         assert reply["error"]["type"] == "InvalidTaskOptions"
+        answer = await k.http("GET", "/v1/plugins/scheduler/tasks", query={"state": "runing"})
+        assert answer.status == 400 and "runing" in answer.text
         assert scheduler.tasks(state="running") == []
