@@ -194,8 +194,15 @@ async def test_a_single_value_is_checked_for_anomaly(started: Started, clock: Ma
         assert history["anomaly"] is True and history["series"][0]["samples"] == 12
         reply = await kernel.bus.request("metrics.anomaly", {"value": 9, "history": [1, 2] * 6})
         assert reply["anomaly"] is True
-        for bad in ("/anomaly?selector=latency_ms", "/anomaly?value=x&selector=latency_ms",
-                    "/anomaly?value=3", "/anomaly?value=3&history=1,b"):  # fmt: skip
+        bad_checks = (
+            "/anomaly?selector=latency_ms",
+            "/anomaly?value=x&selector=latency_ms",
+            "/anomaly?value=3",
+            "/anomaly?value=3&history=1,b",
+            "/anomaly?value=3&history=1,2&window=0",
+            "/anomaly?value=3&history=1&method=magic",
+        )
+        for bad in bad_checks:
             status, answer = await api.call("GET", bad)
             assert status == 400, (bad, answer)
         status, answer = await api.call("GET", "/anomaly?value=3&selector=ghost")

@@ -216,6 +216,10 @@ class MetricsService:
         """
         if not isinstance(value, int | float) or not math.isfinite(value):
             raise InvalidRequest("value", f"value must be a finite number, got {value!r}")
+        if window < 2 or warmup < 1:
+            raise InvalidRequest(
+                "window", f"window must be at least 2 and warmup at least 1, got {window}/{warmup}"
+            )
         if (history is None) == (selector is None):
             raise InvalidRequest(
                 "selector", "give either selector (a stored series) or history (a list of values)"
