@@ -269,7 +269,7 @@ async def test_spawned_task_crash_is_logged_not_silent(
         """,
     )
     async with make_kernel() as k:
-        task = k.manager.runtime("crashy").instance.task  # type: ignore[union-attr]
+        task = k.manager.runtime("crashy").instance.plugin.task  # type: ignore[union-attr]
         await asyncio.wait([task])
         await asyncio.sleep(0)  # let the done-callback run
         assert "background task crashy:boom crashed" in caplog.text

@@ -1,7 +1,8 @@
 """Plugin discovery, validation, resolution and lifecycle."""
 
 from ._context import KernelContext
-from ._hooks import HookRelay
+from ._hooks import HookRelay, new_pluggy_manager
+from ._instance import LocalInstance, PluginInstance
 from ._loading import ENTRY_POINT_GROUP, FOLDER_VERSION, PluginCandidate, class_candidate
 from ._manager import PluginManager
 from ._pip import run_pip
@@ -19,8 +20,10 @@ __all__ = [
     "FolderWatcher",
     "HookRelay",
     "KernelContext",
+    "LocalInstance",
     "PluginCandidate",
     "PluginInfo",
+    "PluginInstance",
     "PluginManager",
     "PluginSpec",
     "PluginState",
@@ -29,6 +32,7 @@ __all__ = [
     "RouteTable",
     "ServiceRegistry",
     "class_candidate",
+    "new_pluggy_manager",
     "resolve",
     "run_pip",
     "validate_plugin_class",

@@ -1,0 +1,130 @@
+"""Finding code changes: plugin-folder edits and entry-point rescans.
+
+This module decides *what* changed and reads the new code; the manager applies it
+(`PluginManager.apply`, `install`, `uninstall`) and the lifecycle performs swaps.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orrery.kernel.errors import PluginError
+
+from ._loading import (
+    PluginCandidate,
+    distribution_version,
+    entry_points,
+    folder_entries,
+    forget_entry_point_modules,
+    load_entry_point,
+    load_folder_plugin,
+)
+from ._runtime import PluginRuntime
+from ._state import PluginInfo, PluginState
+
+if TYPE_CHECKING:
+    from ._manager import PluginManager
+
+__all__ = ["CodeChanges"]
+
+log = logging.getLogger("orrery.kernel.reload")
+S = PluginState
+
+
+class CodeChanges:
+    """Finds what changed in a `PluginManager`'s plugin sources and hands it over."""
+
+    def __init__(self, manager: PluginManager) -> None:
+        self.manager = manager
+
+    def reimport(self, rt: PluginRuntime) -> PluginCandidate:
+        """Read ``rt``'s code afresh: a new candidate (with its error if it is unusable)."""
+        candidate = rt.candidate
+        if candidate.kind == "folder" and candidate.path is not None:
+            return load_folder_plugin(candidate.path, self.manager.sandbox_forced)
+        if candidate.kind == "class":
+            return PluginCandidate(
+                name=rt.name,
+                source=candidate.source,
+                kind="class",
+                error="it was given to the kernel as a class, so there is no code to re-read",
+            )
+        for ep in entry_points():
+            if ep.value == candidate.entry_point or ep.name == rt.name:
+                forget_entry_point_modules(ep.value)
+                return load_entry_point(ep, self.manager.sandbox_forced)
+        return PluginCandidate(
+            name=rt.name,
+            source=candidate.source,
+            kind=candidate.kind,
+            error="its entry point is gone; the distribution was uninstalled",
+        )
+
+    # -- plugin folders ------------------------------------------------------------------
+
+    async def sync_path(self, path: Path) -> PluginInfo | None:
+        """Bring the plugin at ``path`` (a file or package in a plugin folder) in line with
+        the disk: load it if new, reload it if changed, uninstall it if gone."""
+        async with self.manager.lock:
+            rt = self._runtime_at(path)
+            exists = path in folder_entries(path.parent)
+            if rt is not None and rt.info.state != S.UNINSTALLED:
+                if not exists:
+                    await self.manager.uninstall(rt)
+                    return rt.info
+                try:
+                    return await self.manager.apply(rt, self.reimport(rt))
+                except PluginError:
+                    return rt.info  # logged and announced; the old version serves on
+            if not exists:
+                return None
+            return await self.manager.install(
+                load_folder_plugin(path, self.manager.sandbox_forced), replacing=rt
+            )
+
+    def _runtime_at(self, path: Path) -> PluginRuntime | None:
+        # Folders may be given relative (``--plugins-dir examples/plugins``) while the
+        # watcher reports absolute paths: compare them resolved.
+        wanted = path.resolve()
+        for rt in self.manager.runtimes.values():
+            if rt.candidate.path is not None and rt.candidate.path.resolve() == wanted:
+                return rt
+        return None
+
+    # -- entry points --------------------------------------------------------------------
+
+    async def rescan(self) -> dict[str, list[str]]:
+        """Compare installed entry points with the running plugins: start new ones,
+        reload upgraded ones, uninstall removed ones. Returns the names per change."""
+        changes: dict[str, list[str]] = {"added": [], "upgraded": [], "removed": []}
+        if not self.manager.entry_points:
+            return changes  # this kernel was told not to use installed plugins
+        async with self.manager.lock:
+            installed = {ep.value: ep for ep in entry_points()}
+            known = {
+                rt.candidate.entry_point: rt
+                for rt in self.manager.runtimes.values()
+                if rt.candidate.kind == "entrypoint" and rt.info.state != S.UNINSTALLED
+            }
+            for value, gone in known.items():
+                if value not in installed:
+                    await self.manager.uninstall(gone)
+                    if value:
+                        forget_entry_point_modules(value)
+                    changes["removed"].append(gone.name)
+            for value, ep in installed.items():
+                running = known.get(value)
+                if running is None:
+                    forget_entry_point_modules(value)
+                    candidate = load_entry_point(ep, self.manager.sandbox_forced)
+                    info = await self.manager.install(candidate)
+                    changes["added"].append(info.name)
+                elif distribution_version(ep) != running.candidate.distribution_version:
+                    try:
+                        await self.manager.apply(running, self.reimport(running))
+                    except PluginError:
+                        pass  # logged and announced; the old version serves on
+                    changes["upgraded"].append(running.name)
+        return changes
