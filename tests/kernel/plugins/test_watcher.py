@@ -121,10 +121,10 @@ async def test_a_burst_of_saves_causes_one_reload(watched_kernel, write_plugin) 
         for i in range(1, 11):
             path.write_text(answer(i))
         await asyncio.wait_for(reloaded, 10)
-        watcher = k._watcher
+        watcher = k.watcher
         assert watcher is not None
-        await asyncio.gather(*watcher._tasks)
-        assert not watcher._timers  # nothing else pending
+        await watcher.settle()
+        assert not watcher.pending  # nothing else pending
         assert len(reloads) == 1
         assert await k.bus.request("answer.ask", None) == 10
 
@@ -148,7 +148,7 @@ async def test_bytecode_caches_and_editor_files_are_ignored(
 ) -> None:
     write_plugin("answer.py", answer(1))
     async with watched_kernel() as k:
-        watcher = k._watcher
+        watcher = k.watcher
         assert watcher is not None
         assert (
             watcher.entry_for(str(plugins_dir / "__pycache__" / "answer.cpython-311.pyc")) is None

@@ -87,6 +87,16 @@ class FolderWatcher:
         if self._tasks:
             await asyncio.wait(self._tasks)
 
+    @property
+    def pending(self) -> int:
+        """Changes seen but not yet applied (waiting for their quiet period)."""
+        return len(self._timers)
+
+    async def settle(self) -> None:
+        """Return once every change being applied now has been applied."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
     def entry_for(self, raw: str) -> Path | None:
         """The plugin entry a changed path belongs to, or None if it is not plugin code."""
         path = Path(raw)
