@@ -82,16 +82,23 @@ async def test_a_watcher_failure_after_plugins_started_stops_them_in_reverse(
         start_body=f"import shutil; shutil.rmtree({str(plugins_dir)!r})",
     )
     kernel = Kernel(
-        plugins_dirs=[plugins_dir], state_dir=tmp_path / "s", entry_points=False, env={},
+        plugins_dirs=[plugins_dir],
+        state_dir=tmp_path / "s",
+        entry_points=False,
+        env={},
         watch=True,
     )
     with pytest.raises(KernelError, match="cannot watch plugin folders"):
         await kernel.start()
     assert journal_file.read_text().split("\n")[:-1] == [
-        "start base", "start top", "stop top", "stop base",
+        "start base",
+        "start top",
+        "stop top",
+        "stop base",
     ]
     assert {n: str(i.state) for n, i in kernel.plugins.items()} == {
-        "base": "stopped", "top": "stopped",
+        "base": "stopped",
+        "top": "stopped",
     }
     # Storage and the lock went too: another kernel opens the same state directory.
     async with Kernel(state_dir=tmp_path / "s", entry_points=False, env={}) as again:

@@ -6,6 +6,7 @@ This module decides *what* changed and reads the new code; the manager applies i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,9 @@ from ._loading import (
     load_folder_plugin,
 )
 from ._runtime import PluginRuntime
+
+if TYPE_CHECKING:
+    from importlib_metadata import EntryPoint
 from ._state import PluginInfo, PluginState
 
 if TYPE_CHECKING:
@@ -39,11 +43,30 @@ class CodeChanges:
     def __init__(self, manager: PluginManager) -> None:
         self.manager = manager
 
-    def reimport(self, rt: PluginRuntime) -> PluginCandidate:
+    async def load_folder(self, path: Path) -> PluginCandidate:
+        """Import the folder plugin at ``path`` off the event loop (bounded in time), so
+        the kernel serves on while it loads."""
+        return await asyncio.to_thread(
+            load_folder_plugin,
+            path,
+            self.manager.sandbox_forced,
+            import_timeout=self.manager.config.kernel.import_timeout,
+        )
+
+    async def load_entry(self, ep: EntryPoint) -> PluginCandidate:
+        forget_entry_point_modules(ep.value)
+        return await asyncio.to_thread(
+            load_entry_point,
+            ep,
+            self.manager.sandbox_forced,
+            import_timeout=self.manager.config.kernel.import_timeout,
+        )
+
+    async def reimport(self, rt: PluginRuntime) -> PluginCandidate:
         """Read ``rt``'s code afresh: a new candidate (with its error if it is unusable)."""
         candidate = rt.candidate
         if candidate.kind == "folder" and candidate.path is not None:
-            return load_folder_plugin(candidate.path, self.manager.sandbox_forced)
+            return await self.load_folder(candidate.path)
         if candidate.kind == "class":
             return PluginCandidate(
                 name=rt.name,
@@ -53,8 +76,7 @@ class CodeChanges:
             )
         for ep in entry_points():
             if ep.value == candidate.entry_point or ep.name == rt.name:
-                forget_entry_point_modules(ep.value)
-                return load_entry_point(ep, self.manager.sandbox_forced)
+                return await self.load_entry(ep)
         return PluginCandidate(
             name=rt.name,
             source=candidate.source,
@@ -75,14 +97,12 @@ class CodeChanges:
                     await self.manager.uninstall(rt)
                     return rt.info
                 try:
-                    return await self.manager.apply(rt, self.reimport(rt))
+                    return await self.manager.apply(rt, await self.reimport(rt))
                 except PluginError:
                     return rt.info  # logged and announced; the old version serves on
             if not exists:
                 return None
-            return await self.manager.install(
-                load_folder_plugin(path, self.manager.sandbox_forced), replacing=rt
-            )
+            return await self.manager.install(await self.load_folder(path), replacing=rt)
 
     def _runtime_at(self, path: Path) -> PluginRuntime | None:
         # Folders may be given relative (``--plugins-dir examples/plugins``) while the
@@ -117,13 +137,11 @@ class CodeChanges:
             for value, ep in installed.items():
                 running = known.get(value)
                 if running is None:
-                    forget_entry_point_modules(value)
-                    candidate = load_entry_point(ep, self.manager.sandbox_forced)
-                    info = await self.manager.install(candidate)
+                    info = await self.manager.install(await self.load_entry(ep))
                     changes["added"].append(info.name)
                 elif distribution_version(ep) != running.candidate.distribution_version:
                     try:
-                        await self.manager.apply(running, self.reimport(running))
+                        await self.manager.apply(running, await self.reimport(running))
                     except PluginError:
                         pass  # logged and announced; the old version serves on
                     changes["upgraded"].append(running.name)

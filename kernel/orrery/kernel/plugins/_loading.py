@@ -15,6 +15,7 @@ from orrery.kernel.errors import PluginError
 from orrery.sdk import Plugin
 
 from ._fresh_import import forget_modules, import_fresh
+from ._import_guard import ExitDuringImport, import_guarded
 from ._validation import PluginSpec, validate_plugin_class, validate_sandboxed
 
 __all__ = [
@@ -43,6 +44,8 @@ def _never(name: str) -> bool:
 
 
 FOLDER_VERSION = "0.0.0+folder"
+#: Seconds an import may take unless configured (``[kernel] import_timeout``).
+IMPORT_TIMEOUT = 30.0
 log = logging.getLogger("orrery.kernel.discovery")
 
 
@@ -74,6 +77,13 @@ class PluginCandidate:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ExitDuringImport):
+        return (
+            f"it called {exc.call} while being imported, which would end the kernel; a "
+            f"plugin module must not end the process"
+        )
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}) while being imported"
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg} (line {exc.lineno})"
     if isinstance(exc, PluginError):
@@ -92,7 +102,10 @@ def distribution_version(ep: importlib_metadata.EntryPoint) -> str:
 
 
 def load_entry_point(
-    ep: importlib_metadata.EntryPoint, forced: SandboxPolicy = _never
+    ep: importlib_metadata.EntryPoint,
+    forced: SandboxPolicy = _never,
+    *,
+    import_timeout: float = IMPORT_TIMEOUT,
 ) -> PluginCandidate:
     """Import one entry point and validate the Plugin class it names (or, for a
     sandboxed plugin, read its declaration without importing it)."""
@@ -119,20 +132,22 @@ def load_entry_point(
     if sandboxed:
         return _sandboxed_candidate(candidate, declaration, target, dist_version)
     try:
-        obj: Any = ep.load()
+        obj: Any = import_guarded(ep.load, timeout=import_timeout, what=f"entry point {ep.name}")
         candidate.spec = validate_plugin_class(
             obj, default_name=ep.name, default_version=dist_version, where=f"entry point {ep.name}"
         )
         candidate.name = candidate.spec.name
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         candidate.error = f"cannot load entry point {ep.name} = {ep.value!r}: {_describe(e)}"
         log.debug("entry point %s failed:\n%s", ep.name, traceback.format_exc())
     return candidate
 
 
-def discover_entry_points(forced: SandboxPolicy = _never) -> list[PluginCandidate]:
+def discover_entry_points(
+    forced: SandboxPolicy = _never, *, import_timeout: float = IMPORT_TIMEOUT
+) -> list[PluginCandidate]:
     """Load every entry point of the ``orrery.plugins`` group."""
-    return [load_entry_point(ep, forced) for ep in entry_points()]
+    return [load_entry_point(ep, forced, import_timeout=import_timeout) for ep in entry_points()]
 
 
 def forget_entry_point_modules(entry_point: str) -> list[str]:
@@ -199,7 +214,9 @@ def _sandboxed_candidate(
     return candidate
 
 
-def load_folder_plugin(path: Path, forced: SandboxPolicy = _never) -> PluginCandidate:
+def load_folder_plugin(
+    path: Path, forced: SandboxPolicy = _never, *, import_timeout: float = IMPORT_TIMEOUT
+) -> PluginCandidate:
     """Import one plugin file or package freshly and validate its single Plugin class.
 
     A plugin declared ``sandbox = True`` (or forced by ``forced(name)``) is not imported
@@ -218,8 +235,11 @@ def load_folder_plugin(path: Path, forced: SandboxPolicy = _never) -> PluginCand
     if sandboxed:
         return _sandboxed_candidate(candidate, declaration, target, FOLDER_VERSION)
     try:
-        module = import_fresh(path)
-    except Exception as e:
+        module = import_guarded(lambda: import_fresh(path), timeout=import_timeout, what=str(path))
+    except PluginError as e:
+        candidate.error = str(e)
+        return candidate
+    except (Exception, SystemExit) as e:
         candidate.error = f"cannot import {path}: {_describe(e)}"
         log.debug("import of %s failed:\n%s", path, traceback.format_exc())
         return candidate
@@ -269,6 +289,11 @@ def class_candidate(cls: Any) -> PluginCandidate:
     return candidate
 
 
-def discover_folder(folder: Path, forced: SandboxPolicy = _never) -> list[PluginCandidate]:
+def discover_folder(
+    folder: Path, forced: SandboxPolicy = _never, *, import_timeout: float = IMPORT_TIMEOUT
+) -> list[PluginCandidate]:
     """Load every plugin file and package in ``folder``."""
-    return [load_folder_plugin(path, forced) for path in folder_entries(folder)]
+    return [
+        load_folder_plugin(path, forced, import_timeout=import_timeout)
+        for path in folder_entries(folder)
+    ]

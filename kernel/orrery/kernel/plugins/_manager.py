@@ -89,13 +89,14 @@ class PluginManager:
 
     def discover(self) -> list[PluginCandidate]:
         candidates = [class_candidate(cls) for cls in self.plugin_classes]
+        timeout = self.config.kernel.import_timeout
         if self.entry_points:
-            candidates += discover_entry_points(self.sandbox_forced)
+            candidates += discover_entry_points(self.sandbox_forced, import_timeout=timeout)
         for folder in self.plugins_dirs:
             if not folder.is_dir():
                 log.warning("plugin folder %s does not exist; skipping it", folder)
                 continue
-            candidates += discover_folder(folder, self.sandbox_forced)
+            candidates += discover_folder(folder, self.sandbox_forced, import_timeout=timeout)
         return candidates
 
     def sandbox_forced(self, name: str) -> bool:
@@ -358,7 +359,7 @@ class PluginManager:
         """
         async with self.lock:
             rt = self.runtime(name)
-            return await self.apply(rt, self.changes.reimport(rt))
+            return await self.apply(rt, await self.changes.reimport(rt))
 
     async def sync_path(self, path: Path) -> PluginInfo | None:
         """Load, reload or uninstall the folder plugin at ``path``; see `CodeChanges`."""
