@@ -49,7 +49,7 @@ class CodeChanges:
         return await asyncio.to_thread(
             load_folder_plugin,
             path,
-            self.manager.sandbox_forced,
+            self.manager.sandbox_policy,
             import_timeout=self.manager.config.kernel.import_timeout,
         )
 
@@ -58,7 +58,7 @@ class CodeChanges:
         return await asyncio.to_thread(
             load_entry_point,
             ep,
-            self.manager.sandbox_forced,
+            self.manager.sandbox_policy,
             import_timeout=self.manager.config.kernel.import_timeout,
         )
 

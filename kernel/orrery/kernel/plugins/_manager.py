@@ -14,6 +14,7 @@ from orrery.kernel._config import OrreryConfig, plugin_section, validate_plugin_
 from orrery.kernel.errors import DependencyError, PluginError, PluginNotFound
 from orrery.sdk import ConfigError
 
+from ._admission import SandboxPolicy
 from ._changes import CodeChanges
 from ._hooks import HookRelay, new_pluggy_manager
 from ._lifecycle import Lifecycle
@@ -91,17 +92,23 @@ class PluginManager:
         candidates = [class_candidate(cls) for cls in self.plugin_classes]
         timeout = self.config.kernel.import_timeout
         if self.entry_points:
-            candidates += discover_entry_points(self.sandbox_forced, import_timeout=timeout)
+            candidates += discover_entry_points(self.sandbox_policy, import_timeout=timeout)
         for folder in self.plugins_dirs:
             if not folder.is_dir():
                 log.warning("plugin folder %s does not exist; skipping it", folder)
                 continue
-            candidates += discover_folder(folder, self.sandbox_forced, import_timeout=timeout)
+            candidates += discover_folder(folder, self.sandbox_policy, import_timeout=timeout)
         return candidates
 
     def sandbox_forced(self, name: str) -> bool:
         """Whether ``[plugins.<name>] sandbox`` puts the plugin in the sandbox."""
         return bool(plugin_section(self.config, name).get("sandbox"))
+
+    @property
+    def sandbox_policy(self) -> SandboxPolicy:
+        """What configuration forces into the sandbox, for discovery."""
+        names = frozenset(n for n, section in self.config.plugins.items() if section.get("sandbox"))
+        return SandboxPolicy(self.sandbox_forced, names)
 
     def prepare(self, candidates: Iterable[PluginCandidate] | None = None) -> None:
         """Discover (unless given candidates), configure and resolve, starting nothing."""
