@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from .test_watcher import answer, next_event, watched_kernel  # noqa: F401 - fixture
+from .test_watcher import answer, next_event
 
 LOOPS = """
 while True:
@@ -29,13 +29,11 @@ async def test_a_module_that_loops_forever_fails_and_the_rest_starts(
 
 
 async def test_the_kernel_serves_while_a_hot_added_plugin_imports(
-    watched_kernel,
-    write_plugin,
-    tmp_path: Path,  # noqa: F811
+    make_kernel, write_plugin, tmp_path: Path
 ) -> None:
     flag = tmp_path / "go"
     write_plugin("answer.py", answer(1))
-    async with watched_kernel() as k:
+    async with make_kernel(watch=True, config={"kernel": {"reload_quiet": 0.05}}) as k:
         started = next_event(k, "orrery.plugin.active", lambda e: e.data["name"] == "slow")
         entered = tmp_path / "importing"
         write_plugin(
