@@ -191,6 +191,11 @@ async def test_a_hot_added_plugin_with_unmet_requires_fails_until_they_are_met(
         def named(n: str) -> Callable[[Event], bool]:
             return lambda e: e.data["name"] == n
 
+        seen: list[str] = []
+        k.bus.subscribe(
+            "orrery.plugin.*",
+            lambda e: seen.append(e.type.rsplit(".", 1)[1]) if e.data["name"] == "needy" else None,
+        )
         # Missing requirement: failed with the reason, never started.
         failed = next_event(k, "orrery.plugin.failed", named("needy"))
         write_plugin("needy.py", versioned("needy", "1.0", "{'dep': '>=2'}"))
@@ -216,6 +221,8 @@ async def test_a_hot_added_plugin_with_unmet_requires_fails_until_they_are_met(
         assert k.plugins["needy"].error is None
         assert await k.bus.request("needy.ask", None) == "1.0"
         assert await k.bus.request("dep.ask", None) == "2.0"
+        # Every change was announced, those made by resolution included.
+        assert seen == ["failed", "failed", "resolved", "starting", "active"]
 
 
 async def test_a_reload_that_would_break_a_dependent_is_refused(
