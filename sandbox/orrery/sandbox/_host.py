@@ -81,7 +81,11 @@ class SandboxHost:
         self.restarts = 0
         self.last_error: str | None = None
         self.bridge = Bridge(name, ctx, permissions)
-        self._launcher = Launcher(name, target, permissions, limits, self.config, scratch_root)
+        self._launcher = Launcher(
+            name, target, permissions, limits, self.config, scratch_root,
+            # Test doubles of the kernel-side Context may predate node_id.
+            node_id=getattr(ctx, "node_id", ""),
+        )
         self._worker: WorkerProcess | None = None
         self._up = asyncio.Event()
         self._failed: asyncio.Future[BaseException] | None = None
@@ -202,6 +206,11 @@ class SandboxHost:
         except WorkerLost as e:
             await worker.wait(1.0)
             raise WorkerCrashed(self.name, self._launcher.exit_reason(worker)) from e
+
+    async def handover(self) -> dict[str, Any]:
+        """Live objects for the next version: none, they live in the worker (the worker
+        refuses a plugin that implements ``orrery_handover``)."""
+        return {}
 
     async def stop(self, *, drain: bool = False) -> None:
         """Run orrery_stop, end the worker and release everything it registered.

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 from orrery.kernel._kernel import Kernel
 from orrery.kernel.errors import StateDirLocked
+from orrery.sdk.client import forget_daemon, remember_daemon
 
 from ._api_system import DRAINING
 from ._app import build_app
@@ -144,6 +145,8 @@ class Daemon:
         shown = f"[{host}]" if ":" in str(host) else str(host)
         self.url = settings.url = f"http://{shown}:{port}"
         write_daemon_file(self.kernel.state_dir, DaemonAddress(self.url, os.getpid(), time.time()))
+        # So `orrery <command>` finds this daemon from any directory.
+        remember_daemon(self.kernel.state_dir, self.url, os.getpid())
 
     async def stop(self) -> None:
         """Drain: refuse new connections, finish in-flight requests (bounded by the grace
@@ -166,6 +169,7 @@ class Daemon:
             await self._runner.cleanup()
             self._runner = None
         if self._lock.held:
+            forget_daemon(self.kernel.state_dir, os.getpid())
             remove_daemon_file(self.kernel.state_dir)
         if self._kernel_started:
             self._kernel_started = False

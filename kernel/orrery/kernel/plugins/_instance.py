@@ -52,6 +52,10 @@ class PluginInstance(Protocol):
     async def call_hook(self, hook_name: str, **kwargs: Any) -> Any:
         """Run one hook; None when the plugin does not implement it."""
 
+    async def handover(self) -> dict[str, Any]:
+        """Live objects for the next version (``orrery_handover``), right after the
+        snapshot of a hot swap; empty when there are none or they cannot cross over."""
+
     async def stop(self, *, drain: bool = False) -> None:
         """Run ``orrery_stop`` and end the instance (it holds nothing afterwards)."""
 
@@ -117,6 +121,10 @@ class LocalInstance:
         if self.state not in ("active", "stopping"):
             raise PluginError(f"plugin {self.name!r} is {self.state}, not active", plugin=self.name)
         return await self._hook(hook_name, self.hook_timeout, **kwargs)
+
+    async def handover(self) -> dict[str, Any]:
+        live = await self.call_hook("orrery_handover")
+        return {} if live is None else live
 
     async def stop(self, *, drain: bool = False) -> None:
         # ``drain`` concerns a worker's own queues; an in-process plugin's subscriptions

@@ -16,6 +16,7 @@ services through live handles that follow the provider (see `ServiceHandle`).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import deque
@@ -24,7 +25,7 @@ from typing import Any
 import pluggy
 from orrery.kernel._config import OrreryConfig, plugin_section, validate_plugin_config
 from orrery.kernel.errors import PluginError
-from orrery.sdk import Bus, ConfigError
+from orrery.sdk import Bus, Clock, ConfigError, SystemClock
 
 from ._context import KernelContext
 from ._instance import LocalInstance, PluginInstance
@@ -34,10 +35,24 @@ from ._runtime import BusProvider, PluginRuntime, StorageProvider
 from ._services import PluginServices, ServiceRegistry
 from ._state import PluginState
 
-__all__ = ["Lifecycle"]
+__all__ = ["Lifecycle", "warn_unless_json"]
 
 log = logging.getLogger("orrery.kernel.plugins")
 S = PluginState
+
+
+def warn_unless_json(name: str, state: Any) -> None:
+    """Warn when a snapshot is not plain data: it could not cross a process boundary,
+    and live objects belong in ``orrery_handover``."""
+    try:
+        json.dumps(state)
+    except (TypeError, ValueError) as e:
+        log.warning(
+            "plugin %s: orrery_snapshot returned data that is not JSON-able (%s); return "
+            "plain data there and hand live objects over with orrery_handover",
+            name,
+            e,
+        )
 
 
 class Lifecycle:
@@ -53,8 +68,10 @@ class Lifecycle:
         routes: RouteTable,
         bus: BusProvider | None,
         storage: StorageProvider | None,
+        clock: Clock | None = None,
     ) -> None:
         self.node_id = node_id
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.config = config
         self.pm = pm
         self.services = services
@@ -109,7 +126,14 @@ class Lifecycle:
 
     # -- instances -----------------------------------------------------------------------
 
-    def new_context(self, rt: PluginRuntime, *, staged: bool = False) -> KernelContext:
+    def new_context(
+        self,
+        rt: PluginRuntime,
+        *,
+        staged: bool = False,
+        restored: dict[str, Any] | None = None,
+        handed_over: dict[str, Any] | None = None,
+    ) -> KernelContext[Any]:
         name = rt.info.name
         if self.bus is None or self.storage is None:
             raise PluginError(f"plugin {name!r}: the kernel is not running", plugin=name)
@@ -117,6 +141,10 @@ class Lifecycle:
         return KernelContext(
             name=name,
             config=rt.config,
+            node_id=self.node_id,
+            clock=self.clock,
+            restored=restored,
+            handed_over=handed_over,
             bus=self.bus.client(f"orrery://{self.node_id}/{name}", staged=staged),
             services=PluginServices(self.services, name, staged=staged),
             routes=PluginRoutes(self.routes, name, staged=staged),
@@ -124,7 +152,7 @@ class Lifecycle:
             journal_factory=lambda: storage.journal(name),
         )
 
-    def _new_instance(self, rt: PluginRuntime, ctx: KernelContext) -> PluginInstance:
+    def _new_instance(self, rt: PluginRuntime, ctx: KernelContext[Any]) -> PluginInstance:
         spec = rt.candidate.spec
         assert spec is not None
         if spec.plugin_class is not None:
@@ -154,13 +182,20 @@ class Lifecycle:
         return host
 
     async def launch(
-        self, rt: PluginRuntime, *, restore: dict[str, Any] | None = None, staged: bool = False
-    ) -> tuple[PluginInstance, KernelContext]:
+        self,
+        rt: PluginRuntime,
+        *,
+        restore: dict[str, Any] | None = None,
+        handed_over: dict[str, Any] | None = None,
+        staged: bool = False,
+    ) -> tuple[PluginInstance, KernelContext[Any]]:
         """Create, restore and start an instance of the runtime's current candidate.
 
+        ``restore`` (the previous version's snapshot) reaches ``orrery_restore`` and
+        ``ctx.restored``; ``handed_over`` (its ``orrery_handover``) ``ctx.handed_over``.
         Raises `PluginError` (or `HookTimeout`) and leaves nothing behind on failure.
         """
-        ctx = self.new_context(rt, staged=staged)
+        ctx = self.new_context(rt, staged=staged, restored=restore, handed_over=handed_over)
         try:
             instance = self._new_instance(rt, ctx)
             await instance.start(state=restore)
@@ -213,7 +248,7 @@ class Lifecycle:
         )
         return True
 
-    async def retire(self, instance: PluginInstance, ctx: KernelContext) -> str | None:
+    async def retire(self, instance: PluginInstance, ctx: KernelContext[Any]) -> str | None:
         """Stop ``instance`` and release its Context; returns the stop error, if any."""
         try:
             await instance.stop()
@@ -243,7 +278,23 @@ class Lifecycle:
         """The active instance's ``orrery_snapshot`` (None when it has none)."""
         assert rt.instance is not None
         state = await rt.instance.call_hook("orrery_snapshot")
-        return None if state is None else dict(state)
+        if state is None:
+            return None
+        warn_unless_json(rt.name, state)
+        return dict(state)
+
+    async def handover(self, rt: PluginRuntime) -> dict[str, Any]:
+        """The active instance's live objects for its next version (``orrery_handover``);
+        empty when it has none, or lives in another process."""
+        assert rt.instance is not None
+        live = await rt.instance.handover()
+        if not isinstance(live, dict):
+            raise PluginError(
+                f"plugin {rt.name!r}: orrery_handover returned {type(live).__name__}; "
+                f"return a dict of name -> object",
+                plugin=rt.name,
+            )
+        return live
 
     async def health(self, rt: PluginRuntime) -> dict[str, Any]:
         assert rt.instance is not None
@@ -303,10 +354,13 @@ class Lifecycle:
         await old_ctx.bus.hold()
         try:
             state = await self.snapshot(rt)
+            live = await self.handover(rt)
             incoming = PluginRuntime(
                 info=rt.info, candidate=fresh, settings=settings, config=config
             )
-            instance, ctx = await self.launch(incoming, restore=state, staged=True)
+            instance, ctx = await self.launch(
+                incoming, restore=state, handed_over=live, staged=True
+            )
         except PluginError as e:
             old_ctx.bus.resume()
             raise PluginError(
