@@ -72,6 +72,9 @@ class BusConfig(_Section):
 class StorageConfig(_Section):
     backend: Literal["sqlite", "postgres"] = "sqlite"
     dsn: str | None = None
+    #: The SQLite file (default ``<state-dir>/orrery.db``). Kernels with their own state
+    #: directories may share one file, as nodes sharing a PostgreSQL database do.
+    path: str | None = None
 
 
 class OrreryConfig(_Section):

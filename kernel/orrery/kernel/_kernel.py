@@ -106,7 +106,8 @@ class Kernel:
             self.state_lock.acquire()
             parts.callback(self.state_lock.release)
             node_id = self._node_id = self._node_id or load_node_id(self.state_dir)
-            db = self.state_dir / "orrery.db"
+            configured = self.config.storage.path
+            db = Path(configured) if configured else self.state_dir / "orrery.db"
             if self.config.storage.backend == "sqlite":
                 # SQLite gives its -wal and -shm files the database file's mode.
                 private_file(db)
