@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from orrery.kernel.daemon import read_daemon_file
 
-from .support import http_get, no_proxy_opener, spawn_daemon
+from .support import clean_env, http_get, no_proxy_opener, spawn_daemon
 
 
 def _plugins(url: str, token: str) -> dict[str, dict[str, object]]:
@@ -62,3 +66,38 @@ def test_a_plugin_calling_os_exit_at_import_leaves_the_daemon_serving(tmp_path: 
             assert "os._exit(3)" in str(quitter["error"])
         finally:
             assert handle.stop() == 0, handle.log
+
+
+def test_orrery_run_beside_a_daemon_is_refused_naming_its_pid(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    daemon = spawn_daemon(state)
+    try:
+        daemon.wait_ready()
+        run = subprocess.run(
+            [sys.executable, "-m", "orrery.kernel.cli", "run", "--state-dir", str(state),
+             "--no-entry-points"],
+            capture_output=True, text=True, timeout=60, env=clean_env(),
+        )
+        assert run.returncode == 2, run.stderr
+        message = " ".join(run.stderr.split())
+        assert f"pid {daemon.proc.pid}" in message and "Traceback" not in run.stderr
+        assert http_get(daemon.url + "/v1/health")[0] == 200
+    finally:
+        assert daemon.stop() == 0, daemon.log
+
+
+def test_a_daemon_under_umask_022_keeps_its_state_private(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    old = os.umask(0o022)  # the daemon inherits it
+    try:
+        daemon = spawn_daemon(state)
+    finally:
+        os.umask(old)
+    try:
+        daemon.wait_ready()
+        files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.rglob("*") if p.is_file()}
+        assert {"token", "daemon.json", "daemon.lock", "node_id", "orrery.db"} <= set(files)
+        assert {n: oct(m) for n, m in files.items()} == {n: "0o600" for n in files}
+        assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    finally:
+        assert daemon.stop() == 0, daemon.log
