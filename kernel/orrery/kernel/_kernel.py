@@ -17,7 +17,6 @@ from orrery.sdk import Bus, Clock, Plugin, PluginError, SystemClock
 from ._choices import OperatorChoices
 from ._config import OrreryConfig, load_config
 from ._introspection import provide_introspection
-from ._state_dir import StateLock, load_node_id, private_file
 from .bus import MemoryBus, create_bus
 from .errors import KernelError
 from .plugins import (
@@ -30,6 +29,7 @@ from .plugins import (
     ServiceRegistry,
     run_pip,
 )
+from .state_dir import StateLock, load_node_id, private_file
 from .storage import Storage, open_storage
 
 __all__ = ["Kernel"]

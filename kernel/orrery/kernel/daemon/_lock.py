@@ -1,5 +1,5 @@
 """``daemon.json`` for clients; the state-directory lock itself is every kernel's
-(`orrery.kernel._state_dir.StateLock`), re-exported here for the daemon's users."""
+(`orrery.kernel.state_dir.StateLock`), re-exported here for the daemon's users."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 import os
 from pathlib import Path
 
-from orrery.kernel._state_dir import LOCK_FILE, StateLock, write_private
+from orrery.kernel.state_dir import LOCK_FILE, StateLock, write_private
 from orrery.sdk.client import DAEMON_FILE, DaemonAddress, read_daemon_file
 
 __all__ = [

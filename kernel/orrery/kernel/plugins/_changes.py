@@ -1,7 +1,7 @@
-"""Finding code changes: plugin-folder edits and entry-point rescans.
+"""Finding plugin code: discovery at start, plugin-folder edits, entry-point rescans.
 
-This module decides *what* changed and reads the new code; the manager applies it
-(`PluginManager.apply`, `install`, `uninstall`) and the lifecycle performs swaps.
+This module finds plugins, decides *what* changed and reads the new code; the manager
+applies it (`PluginManager.apply`, `install`, `uninstall`) and the lifecycle swaps.
 """
 
 from __future__ import annotations
@@ -11,10 +11,15 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orrery.kernel.config import plugin_section
 from orrery.kernel.errors import PluginError
 
+from ._admission import SandboxPolicy
 from ._loading import (
     PluginCandidate,
+    class_candidate,
+    discover_entry_points,
+    discover_folder,
     distribution_version,
     entry_points,
     folder_entries,
@@ -43,13 +48,40 @@ class CodeChanges:
     def __init__(self, manager: PluginManager) -> None:
         self.manager = manager
 
+    def discover(self) -> list[PluginCandidate]:
+        """Every plugin the manager is configured to find: given classes, installed entry
+        points, plugin folders (read in this thread)."""
+        manager = self.manager
+        candidates = [class_candidate(cls) for cls in manager.plugin_classes]
+        timeout = manager.config.kernel.import_timeout
+        policy = self.sandbox_policy
+        if manager.entry_points:
+            candidates += discover_entry_points(policy, import_timeout=timeout)
+        for folder in manager.plugins_dirs:
+            if not folder.is_dir():
+                log.warning("plugin folder %s does not exist; skipping it", folder)
+                continue
+            candidates += discover_folder(folder, policy, import_timeout=timeout)
+        return candidates
+
+    def sandbox_forced(self, name: str) -> bool:
+        """Whether ``[plugins.<name>] sandbox`` puts the plugin in the sandbox."""
+        return bool(plugin_section(self.manager.config, name).get("sandbox"))
+
+    @property
+    def sandbox_policy(self) -> SandboxPolicy:
+        """What configuration forces into the sandbox."""
+        plugins = self.manager.config.plugins
+        names = frozenset(n for n, section in plugins.items() if section.get("sandbox"))
+        return SandboxPolicy(self.sandbox_forced, names)
+
     async def load_folder(self, path: Path) -> PluginCandidate:
         """Import the folder plugin at ``path`` off the event loop (bounded in time), so
         the kernel serves on while it loads."""
         return await asyncio.to_thread(
             load_folder_plugin,
             path,
-            self.manager.sandbox_policy,
+            self.sandbox_policy,
             import_timeout=self.manager.config.kernel.import_timeout,
         )
 
@@ -58,7 +90,7 @@ class CodeChanges:
         return await asyncio.to_thread(
             load_entry_point,
             ep,
-            self.manager.sandbox_policy,
+            self.sandbox_policy,
             import_timeout=self.manager.config.kernel.import_timeout,
         )
 

@@ -23,7 +23,7 @@ from collections import deque
 from typing import Any
 
 import pluggy
-from orrery.kernel._config import OrreryConfig, plugin_section, validate_plugin_config
+from orrery.kernel.config import OrreryConfig, plugin_section, validate_plugin_config
 from orrery.kernel.errors import PluginError
 from orrery.sdk import Bus, Clock, ConfigError, SystemClock
 

@@ -9,16 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from orrery.kernel._choices import OperatorChoices
-from orrery.kernel._config import OrreryConfig, plugin_section, validate_plugin_config
+from orrery.kernel.config import (
+    OperatorChoices,
+    OrreryConfig,
+    plugin_section,
+    validate_plugin_config,
+)
 from orrery.kernel.errors import DependencyError, PluginError, PluginNotFound
 from orrery.sdk import Clock, ConfigError
 
-from ._admission import SandboxPolicy
 from ._changes import CodeChanges
 from ._hooks import HookRelay, new_pluggy_manager
 from ._lifecycle import Lifecycle
-from ._loading import PluginCandidate, class_candidate, discover_entry_points, discover_folder
+from ._loading import PluginCandidate
 from ._resolution import Declared, Resolution, resolve
 from ._routes import RouteTable
 from ._runtime import BusProvider, PluginRuntime, StorageProvider
@@ -90,32 +93,10 @@ class PluginManager:
 
     # -- discovery, configuration, resolution --------------------------------------------
 
-    def discover(self) -> list[PluginCandidate]:
-        candidates = [class_candidate(cls) for cls in self.plugin_classes]
-        timeout = self.config.kernel.import_timeout
-        if self.entry_points:
-            candidates += discover_entry_points(self.sandbox_policy, import_timeout=timeout)
-        for folder in self.plugins_dirs:
-            if not folder.is_dir():
-                log.warning("plugin folder %s does not exist; skipping it", folder)
-                continue
-            candidates += discover_folder(folder, self.sandbox_policy, import_timeout=timeout)
-        return candidates
-
-    def sandbox_forced(self, name: str) -> bool:
-        """Whether ``[plugins.<name>] sandbox`` puts the plugin in the sandbox."""
-        return bool(plugin_section(self.config, name).get("sandbox"))
-
-    @property
-    def sandbox_policy(self) -> SandboxPolicy:
-        """What configuration forces into the sandbox, for discovery."""
-        names = frozenset(n for n, section in self.config.plugins.items() if section.get("sandbox"))
-        return SandboxPolicy(self.sandbox_forced, names)
-
     def prepare(self, candidates: Iterable[PluginCandidate] | None = None) -> None:
         """Discover (unless given candidates), configure and resolve, starting nothing."""
         self.runtimes = {}
-        for candidate in self.discover() if candidates is None else candidates:
+        for candidate in self.changes.discover() if candidates is None else candidates:
             self.add(candidate)
         self.resolve()
         known = {n.replace("-", "_") for n in self.runtimes}

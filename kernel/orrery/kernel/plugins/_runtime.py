@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from orrery.kernel._config import PluginSettings
+from orrery.kernel.config import PluginSettings
 from orrery.sdk import Journal, Store
 
 from ._context import KernelContext, ReleasableBus
