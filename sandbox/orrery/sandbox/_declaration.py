@@ -8,6 +8,7 @@ it in the kernel. This parses the source instead and takes literal values only.
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -51,14 +52,27 @@ def _source_file(target: PluginTarget) -> tuple[str, str | None]:
     saved = list(sys.path)
     sys.path[:0] = list(target.sys_path)
     try:
-        # find_spec imports parent packages (running their __init__); entry-point
-        # distributions are installed by the operator, folder plugins never get here.
-        spec = importlib.util.find_spec(module)
+        spec = _find_without_importing(module)
     finally:
         sys.path[:] = saved
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         raise ValueError(f"cannot find the source of {module!r} to read {attr!r}")
     return spec.origin, attr.split(".")[-1]
+
+
+def _find_without_importing(module: str) -> importlib.machinery.ModuleSpec | None:
+    """The spec of ``module`` without running any package's ``__init__``: the top-level
+    name through the import system (finding it runs nothing), then each submodule in
+    its parent's search locations (``importlib.util.find_spec`` would import parents)."""
+    parts = module.split(".")
+    spec = importlib.util.find_spec(parts[0])
+    for i in range(1, len(parts)):
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(
+            ".".join(parts[: i + 1]), list(spec.submodule_search_locations)
+        )
+    return spec
 
 
 def _plugin_aliases(tree: ast.Module) -> set[str]:
