@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import traceback
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from orrery.sdk import Plugin
 from ._admission import NO_FORCING, SandboxPolicy, admit, folder_sources
 from ._fresh_import import forget_modules, import_fresh
 from ._import_guard import ExitDuringImport, import_guarded
+from ._site import refresh_site_paths
 from ._validation import PluginSpec, validate_plugin_class, validate_sandboxed
 
 __all__ = [
@@ -86,7 +86,8 @@ def _describe(exc: BaseException) -> str:
 
 def entry_points() -> list[importlib_metadata.EntryPoint]:
     """The ``orrery.plugins`` entry points installed now (nothing imported)."""
-    importlib.invalidate_caches()
+    # Also makes editable installs done since start-up importable (their .pth files).
+    refresh_site_paths()
     return list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 
