@@ -51,6 +51,9 @@ class Kernel:
     TOML path, a mapping or an `OrreryConfig`, with ``ORRERY_…`` environment overrides.
     ``clock`` is what plugins get as ``ctx.clock`` (default: the system clock; tests pass
     an `orrery.sdk.testing.ManualClock`).
+
+    One kernel runs per state directory: `start` takes its lock and raises
+    `StateDirLocked` (naming the holder's pid) when another kernel holds it.
     """
 
     def __init__(
