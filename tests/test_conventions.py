@@ -41,12 +41,6 @@ ALLOWED_PRIVATE_IMPORTS: set[str] = {
     "kernel/orrery/kernel/bus/nats/_feeds.py: orrery.kernel.bus._subscription",
     "kernel/orrery/kernel/bus/nats/_feeds.py: orrery.kernel.bus._target",
     "kernel/orrery/kernel/bus/nats/_jetstream.py: orrery.kernel.bus._durable",
-    # lifecycle (kernel/orrery/kernel/plugins, _kernel.py)
-    "kernel/orrery/kernel/plugins/_lifecycle.py: orrery.kernel._config",
-    "kernel/orrery/kernel/plugins/_manager.py: orrery.kernel._choices",
-    "kernel/orrery/kernel/plugins/_manager.py: orrery.kernel._config",
-    "kernel/orrery/kernel/plugins/_reload.py: orrery.kernel._config",
-    "kernel/orrery/kernel/plugins/_runtime.py: orrery.kernel._config",
     # daemon (kernel/orrery/kernel/daemon and the kernel CLI): "the daemon imports only
     # public orrery.kernel names" (issue 12 section 1)
     "kernel/orrery/kernel/cli/_daemon.py: orrery.kernel._kernel",

@@ -193,20 +193,6 @@ class CgroupSet:
                 except ProcessLookupError:
                     pass
 
-    def pids_limit_hit(self) -> bool:
-        """Whether a fork was refused because of the pids limit."""
-        for d in self.dirs:
-            events = d / "pids.events"
-            if events.exists():
-                try:
-                    for line in events.read_text().splitlines():
-                        key, _, value = line.partition(" ")
-                        if key == "max" and int(value) > 0:
-                            return True
-                except (OSError, ValueError):
-                    return False
-        return False
-
     def oom_killed(self) -> bool:
         """Whether the memory limit made the kernel kill a process inside."""
         for d in self.dirs:

@@ -207,6 +207,11 @@ class SandboxHost:
             await worker.wait(1.0)
             raise WorkerCrashed(self.name, self._launcher.exit_reason(worker)) from e
 
+    async def handover(self) -> dict[str, Any]:
+        """Live objects for the next version: none, they live in the worker (the worker
+        refuses a plugin that implements ``orrery_handover``)."""
+        return {}
+
     async def stop(self, *, drain: bool = False) -> None:
         """Run orrery_stop, end the worker and release everything it registered.
 
