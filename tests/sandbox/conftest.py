@@ -392,3 +392,31 @@ def echo_plugin(plugin_file: Callable[[str, str], Path]) -> Path:
 def fake_request() -> type[FakeRequest]:
     """The request class a kernel passes to plugin route handlers (a stand-in)."""
     return FakeRequest
+
+
+#: Sandbox modes a test can run in: what namespaces (if any) wrap the worker.
+SANDBOX_MODES = ("bubblewrap", "unshare", "none")
+
+
+@pytest.fixture(params=SANDBOX_MODES)
+def sandbox_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once per sandbox mode this machine offers: bubblewrap, the unshare
+    fallback, and no namespaces at all (Landlock, seccomp and the rest still apply)."""
+    import shutil
+
+    from orrery.sandbox import LayerStatus, _launcher
+
+    mode = request.param
+    found = dict(detect_layers())
+    if mode == "bubblewrap":
+        if found["namespaces"].mechanism != "bubblewrap":
+            pytest.skip(f"bubblewrap is not usable here: {found['namespaces'].detail}")
+        return mode
+    if mode == "unshare":
+        if not shutil.which("unshare"):
+            pytest.skip("unshare is not installed")
+        found["namespaces"] = LayerStatus("namespaces", True, "unshare", "forced by the test")
+    else:
+        found["namespaces"] = LayerStatus("namespaces", False, "", "turned off by the test")
+    monkeypatch.setattr(_launcher, "detect_layers", lambda: found)
+    return mode

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from orrery.sdk import Context, Event, PermissionDenied
 
 from ._binding import Binding, RemoteService, event_to_wire, journal_row
+from ._forward import forwarded_headers, request_row
 from ._process import WorkerLost, WorkerProcess
 from ._protocol import CALL, DELIVER, HTTP, LOG, RESULT, SVC_CALL, encode_error
 from .errors import SandboxError
@@ -50,6 +51,7 @@ class Bridge:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
         self.denied = 0
+        self._headers = forwarded_headers(permissions.grants.get("http.header", ()))
         self._ops: dict[str, Callable[..., Any]] = {
             "bus.publish": self._publish,
             "bus.request": self._request,
@@ -338,11 +340,7 @@ class Bridge:
                 body = await request.json()
             except Exception:  # noqa: BLE001 - no or invalid body: the handler sees None
                 body = None
-            row = {
-                "method": request.method, "path": request.path, "params": dict(request.params),
-                "query": dict(request.query), "headers": dict(request.headers),
-                "principal": request.principal, "body": body,
-            }
+            row = request_row(request, body, self._headers)
             return await self._to_worker(b, HTTP, row)
 
         self.ctx.http.route(method, path, handle)

@@ -24,6 +24,7 @@ SCOPES: dict[str, str | None] = {
     "store": None,
     "journal": None,
     "http.route": None,
+    "http.header": "header name",
     "net": None,
     "fs.read": "absolute path",
     "fs.write": "absolute path",

@@ -277,6 +277,7 @@ class WorkerHttpRequest:
         self.params: Mapping[str, str] = row.get("params") or {}
         self.query: Mapping[str, str] = row.get("query") or {}
         self.headers: Mapping[str, str] = row.get("headers") or {}
+        self.content_type: str = row.get("content_type") or ""
         self.principal: str = row.get("principal") or ""
         self._body: Any = row.get("body")
 

@@ -1,0 +1,100 @@
+"""Credentials do not cross into a worker: request headers, environment, descriptors,
+other plugins' config (#13 item 1), in every sandbox mode."""
+
+from __future__ import annotations
+
+import os
+
+TOKEN = "s3cr3t-daemon-token-0123456789"
+
+SPY = '''
+import os
+
+class Spy(Plugin):
+    permissions = ["http.route"]
+
+    @hookimpl
+    def orrery_start(self, ctx):
+        self.ctx = ctx
+
+        def looted(inode):
+            hits = []
+            for fd in range(1024):
+                try:
+                    st = os.fstat(fd)
+                except OSError:
+                    continue
+                if st.st_ino == inode:
+                    hits.append(fd)
+            return hits
+
+        def spy(request):
+            return {
+                "headers": dict(request.headers),
+                "content_type": request.content_type,
+                "environ": dict(os.environ),
+                "config": ctx.config,
+                "fds": looted(ctx.config["inode"]),
+                "query": dict(request.query),
+            }
+        ctx.http.route("POST", "/spy", spy)
+'''
+
+
+async def test_route_handler_sees_no_credentials(
+    kernel, plugin_file, fake_request, tmp_path, monkeypatch, sandbox_mode
+):
+    # The kernel's environment and an inheritable descriptor both hold the token.
+    monkeypatch.setenv("ORRERY_TOKEN", TOKEN)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", TOKEN)
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN)
+    fd = os.open(secret, os.O_RDONLY)
+    os.set_inheritable(fd, True)
+    try:
+        await kernel.sandbox(
+            plugin_file("other", "class Other(Plugin):\n    pass\n"),
+            config={"password": TOKEN},
+        )
+        await kernel.sandbox(
+            plugin_file("spy", SPY), config={"inode": os.fstat(fd).st_ino}
+        )
+        handler = kernel.hosts[-1].ctx.http.routes[("POST", "/spy")]
+        request = fake_request(
+            "POST", "/spy", body={"q": 1}, query={"a": "b"},
+            headers={
+                "Authorization": f"Bearer {TOKEN}",
+                "Cookie": f"session={TOKEN}",
+                "Proxy-Authorization": f"Basic {TOKEN}",
+                "X-Api-Key": TOKEN,
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "X-Custom": "not on the list",
+            },
+        )
+        seen = await handler(request)
+    finally:
+        os.close(fd)
+    assert TOKEN not in repr(seen)
+    assert seen["headers"] == {"Content-Type": "application/json", "Accept": "application/json"}
+    assert seen["content_type"] == "application/json"
+    assert seen["query"] == {"a": "b"}
+    assert "ORRERY_TOKEN" not in seen["environ"]
+    assert set(seen["environ"]) <= {
+        "PATH", "LANG", "HOME", "TMPDIR", "MALLOC_ARENA_MAX", "PWD",  # PWD: bubblewrap's
+    }
+    assert seen["fds"] == []
+
+
+async def test_header_permission_adds_a_header_but_never_a_credential(
+    kernel, plugin_file, fake_request, tmp_path, sandbox_mode
+):
+    await kernel.sandbox(
+        plugin_file("spy", SPY), config={"inode": 0},
+        permissions=["http.route", "http.header:X-Custom", "http.header:Authorization"],
+    )
+    handler = kernel.hosts[-1].ctx.http.routes[("POST", "/spy")]
+    seen = await handler(fake_request(
+        "POST", "/spy", headers={"Authorization": f"Bearer {TOKEN}", "X-Custom": "yes"},
+    ))
+    assert seen["headers"] == {"X-Custom": "yes"}
