@@ -130,6 +130,11 @@ class SandboxHost:
         return self._launcher.layers
 
     @property
+    def privileges(self) -> str:
+        """What the worker runs as, e.g. ``uid 65534, no capabilities, no_new_privs``."""
+        return self._launcher.privileges
+
+    @property
     def layer_report(self) -> dict[str, str]:
         """Layer name -> how it is applied here, or why it is not."""
         return self._launcher.layer_report
@@ -165,8 +170,9 @@ class SandboxHost:
         active = ", ".join(f"{n} ({self.layer_report[n]})" for n in self.layers) or "none"
         missing = [f"{n} ({self.layer_report[n]})" for n in LAYER_NAMES if n not in self.layers]
         log.info(
-            "sandboxed plugin %r started (pid %s); isolation layers active: %s%s",
-            self.name, self.pid, active, f"; not active: {', '.join(missing)}" if missing else "",
+            "sandboxed plugin %r started (pid %s) as %s; isolation layers active: %s%s",
+            self.name, self.pid, self.privileges, active,
+            f"; not active: {', '.join(missing)}" if missing else "",
         )
         if missing:
             log.warning("sandboxed plugin %r runs without: %s", self.name, ", ".join(missing))

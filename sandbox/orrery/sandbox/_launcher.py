@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from ._limits import LAYER_NAMES, SandboxLimits
 from ._permissions import Permissions
 from ._process import WorkerLost, WorkerProcess
 from ._protocol import INIT
+from ._seccomp import denied_families
 from .errors import LayerUnavailable, RemoteError, WorkerStartError
 
 __all__ = ["Launcher"]
@@ -47,6 +49,8 @@ class Launcher:
         self.dir: Path | None = None
         self.cgroup: CgroupSet | None = None
         self._plan: LaunchPlan | None = None
+        #: What the worker runs as, e.g. ``uid 65534, no capabilities, no_new_privs``.
+        self.privileges = "unknown"
 
     @property
     def scratch(self) -> str | None:
@@ -64,7 +68,11 @@ class Launcher:
         self.layer_report = report
         self.layers = tuple(n for n in LAYER_NAMES if found[n].available)
         self.dir = Path(tempfile.mkdtemp(prefix=f"orrery-{self.name}-", dir=self.scratch_root))
-        (self.dir / "scratch").mkdir()
+        # Searchable (not listable) so that a worker running as nobody reaches scratch/;
+        # the log stays the kernel's.
+        self.dir.chmod(0o711)
+        (self.dir / "scratch").mkdir(mode=0o700)
+        os.close(os.open(self.dir / "worker.log", os.O_CREAT | os.O_WRONLY, 0o600))
 
     def new_worker(self, bridge: Bridge) -> WorkerProcess:
         """A worker (not yet spawned) with a fresh cgroup."""
@@ -103,6 +111,7 @@ class Launcher:
             "state": state,
             "landlock": self._plan.landlock,
             "seccomp": self._plan.seccomp,
+            "run_as": self._plan.run_as,
             "spin_us": lim.spin_us,
         }
         try:
@@ -119,7 +128,11 @@ class Launcher:
         except BaseException:
             worker.kill("start failed")
             raise
-        for layer, applied in (info.get("layers") or {}).items():
+        layers = dict(info.get("layers") or {})
+        self.privileges = str(layers.pop("privileges", "unknown"))
+        if self._plan.stays_root:
+            self.privileges += f" (stays uid 0: {self._plan.stays_root})"
+        for layer, applied in layers.items():
             if isinstance(applied, str) and applied.startswith("error"):
                 self._layer_failed(worker, layer, applied)
             elif layer == "landlock":
@@ -135,6 +148,7 @@ class Launcher:
         assert self.dir is not None
         lim = self.limits
         layers = self.layers
+        perms = self.permissions
         self._plan = plan = LaunchPlan.build(
             fd=fd,
             target=self.target,
@@ -148,7 +162,12 @@ class Launcher:
             net=self.permissions.net,
             fs_read=self.permissions.paths("fs.read"),
             fs_write=self.permissions.paths("fs.write"),
+            deny_families=denied_families(
+                net=perms.net, unix=bool(perms.paths("net.unix")), vsock=perms.allows("net.vsock")
+            ),
         )
+        if plan.run_as is not None:
+            os.chown(self.dir / "scratch", *plan.run_as)
         return plan.argv, plan.env, plan.preexec
 
     def _layer_failed(self, worker: WorkerProcess | None, layer: str, why: str) -> None:

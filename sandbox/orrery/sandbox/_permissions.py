@@ -26,11 +26,13 @@ SCOPES: dict[str, str | None] = {
     "http.route": None,
     "http.header": "header name",
     "net": None,
+    "net.unix": "absolute path",
+    "net.vsock": None,
     "fs.read": "absolute path",
     "fs.write": "absolute path",
 }
 _TOPIC_SCOPES = frozenset({"bus.publish", "bus.subscribe", "bus.request"})
-_PATH_SCOPES = frozenset({"fs.read", "fs.write"})
+_PATH_SCOPES = frozenset({"fs.read", "fs.write", "net.unix"})
 
 
 def _valid_scopes() -> str:
@@ -87,7 +89,7 @@ class Permissions:
         return "*" in granted or resource in granted
 
     def paths(self, scope: str) -> tuple[str, ...]:
-        """The granted paths of ``fs.read`` or ``fs.write``."""
+        """The granted paths of ``fs.read``, ``fs.write`` or ``net.unix``."""
         return self.grants.get(scope, ())
 
     @property

@@ -372,7 +372,13 @@ def main(argv: list[str] | None = None) -> None:
     sock = socket.socket(fileno=int(args[0]))
     rt = WorkerRuntime(sock)
     init = rt.read_init()
-    applied = apply_layers(init[2])
+    try:
+        applied = apply_layers(init[2])
+    except OSError as e:
+        # Never run plugin code with privileges left: refuse to start, saying why.
+        rt.reply(RESULT, init[1], False, OSError(f"cannot drop privileges: {e}"))
+        rt.channel.flush_blocking(5.0)
+        os._exit(74)
     try:
         asyncio.run(rt.serve(init, applied))
     finally:
@@ -391,6 +397,9 @@ def _serve_as_init(fd: int) -> None:
     if worker == 0:
         return
     os.close(fd)  # the host must see end of stream when the worker dies, not when init does
+    from ._privileges import drop_privileges
+
+    drop_privileges(None)  # init only reaps: it needs no capability
     while True:
         try:
             pid, status = os.wait()
