@@ -174,6 +174,14 @@ class SandboxHost:
             self.name, self.pid, self.privileges, active,
             f"; not active: {', '.join(missing)}" if missing else "",
         )
+        if "namespaces" not in self.layers:
+            log.error(
+                "sandboxed plugin %r runs WITHOUT namespaces (%s): it shares the kernel's "
+                "network, pid and mount namespaces, and only Landlock and seccomp (if "
+                "active) stand between it and the host; install bubblewrap (bwrap), or "
+                "add require = [\"namespaces\"] to [plugins.%s.sandbox] to refuse this",
+                self.name, self.layer_report.get("namespaces"), self.name,
+            )
         if missing:
             log.warning("sandboxed plugin %r runs without: %s", self.name, ", ".join(missing))
         self._supervisor = asyncio.get_running_loop().create_task(
