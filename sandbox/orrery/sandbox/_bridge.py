@@ -18,8 +18,9 @@ from orrery.sdk import Context, Event, PermissionDenied
 
 from ._binding import Binding, RemoteService, event_to_wire, journal_row
 from ._forward import forwarded_headers, request_row
+from ._guard import FrameGuard, FrameHead, FrameRefused
 from ._process import WorkerLost, WorkerProcess
-from ._protocol import CALL, DELIVER, HTTP, LOG, RESULT, SVC_CALL, encode_error
+from ._protocol import ACK, CALL, DELIVER, HTTP, LOG, RESULT, SVC_CALL, encode_error
 from .errors import SandboxError
 
 if TYPE_CHECKING:
@@ -35,12 +36,35 @@ MAX_ATTEMPTS = 3
 #: Calls from one worker the kernel runs at a time before it counts as flooding.
 MAX_IN_FLIGHT = 1024
 log = logging.getLogger("orrery.sandbox")
+#: Calls whose frames may carry data up to ``max_frame_mb``; others are small.
+DATA_OPS = frozenset({
+    "bus.publish", "bus.request", "services.call", "store.put", "journal.append",
+    "journal.save_snapshot",
+})
+#: Call -> (permission scope, whether its first argument is the resource), checked
+#: before the arguments are decoded.
+_SCOPE_OF: dict[str, tuple[str, bool]] = {
+    "bus.publish": ("bus.publish", True),
+    "bus.request": ("bus.request", True),
+    "services.call": ("services.get", True),
+    "services.provide": ("services.provide", True),
+    "services.get": ("services.get", True),
+    "http.route": ("http.route", False),
+    **{op: ("store", False) for op in ("store.get", "store.put", "store.delete", "store.scan")},
+    **{op: ("journal", False) for op in (
+        "journal.append", "journal.read", "journal.version", "journal.read_all",
+        "journal.save_snapshot", "journal.load_snapshot", "journal.truncate",
+        "journal.subscribe",
+    )},
+}
 
 
 class Bridge:
     """Answers a worker's CALL frames on the kernel's ``ctx``."""
 
-    def __init__(self, name: str, ctx: Context, permissions: Permissions) -> None:
+    def __init__(
+        self, name: str, ctx: Context, permissions: Permissions, *, max_frame: int = 16 << 20
+    ) -> None:
         self.name = name
         self.ctx = ctx
         self.permissions = permissions
@@ -69,6 +93,11 @@ class Bridge:
             "journal.load_snapshot": self._journal_load_snapshot,
             "journal.truncate": self._journal_truncate,
         }
+        self.guard = FrameGuard(
+            max_frame=max_frame, data_kinds=frozenset({RESULT, ACK}), data_ops=DATA_OPS,
+            call_kind=CALL, precheck=self._precheck,
+        )
+        self.refused = 0
         self._sync_ops: dict[str, Callable[..., Any]] = {
             "bus.subscribe": self._subscribe,
             "bus.unsubscribe": self._unsubscribe,
@@ -142,6 +171,30 @@ class Bridge:
         return b, fresh
 
     # -- frames from the worker --------------------------------------------------------
+
+    def _precheck(self, op: str | None, first: str | None) -> None:
+        """Refuse a call from its name (and first argument) before decoding the rest."""
+        if op not in self._ops and op not in self._sync_ops:
+            raise FrameRefused(f"unknown operation {op!r}")
+        scope = _SCOPE_OF.get(op)
+        if scope is None:
+            return
+        action, takes_resource = scope
+        if not takes_resource:
+            self.check(action)
+        elif first is not None:  # a resource too long for the head is checked after decoding
+            self.check(action, first)
+
+    def on_refused(self, worker: WorkerProcess, head: FrameHead, error: Exception) -> None:
+        """A frame the guard refused: answer the call with the error, keep serving."""
+        self.refused += 1
+        if self.refused <= 10 or self.refused % 1000 == 0:
+            log.warning(
+                "sandboxed plugin %r: refused a frame from its worker (%d so far): %s",
+                self.name, self.refused, error,
+            )
+        if head.kind == CALL and head.call_id:
+            self._answer(worker, head.call_id, False, error)
 
     def on_frame(self, worker: WorkerProcess, frame: list[Any]) -> None:
         kind = frame[0]

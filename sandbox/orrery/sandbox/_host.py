@@ -80,7 +80,7 @@ class SandboxHost:
         self._state_changed = asyncio.Event()
         self.restarts = 0
         self.last_error: str | None = None
-        self.bridge = Bridge(name, ctx, permissions)
+        self.bridge = Bridge(name, ctx, permissions, max_frame=limits.max_frame_mb << 20)
         self._launcher = Launcher(name, target, permissions, limits, self.config, scratch_root)
         self._worker: WorkerProcess | None = None
         self._up = asyncio.Event()
@@ -155,7 +155,9 @@ class SandboxHost:
             )
         self.state = HostState.STARTING
         self._crashes.clear()
-        self.bridge = Bridge(self.name, self.ctx, self.permissions)
+        self.bridge = Bridge(
+            self.name, self.ctx, self.permissions, max_frame=self.limits.max_frame_mb << 20
+        )
         self._stopping = False
         self._failed = asyncio.get_running_loop().create_future()
         try:

@@ -89,7 +89,9 @@ class Launcher:
             except OSError as e:
                 self.cgroup = None
                 self._layer_failed(None, "cgroup", str(e))
-        worker = WorkerProcess(bridge.on_frame, self.remote_error)
+        worker = WorkerProcess(
+            bridge.on_frame, self.remote_error, guard=bridge.guard, on_refused=bridge.on_refused
+        )
         if self.cgroup is not None:
             worker.kill_extra = self.cgroup.kill_all
         return worker

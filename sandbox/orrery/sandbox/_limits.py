@@ -55,6 +55,9 @@ class SandboxLimits:
     #: it sleeps: saves a CPU wake-up per event while events arrive back to back, and
     #: turns itself off while they do not. ``0`` never spins.
     spin_us: float = 100.0
+    #: MiB a frame carrying data (an event, a store value, a service answer) may have;
+    #: frames without data are capped at 64 KiB whatever this says.
+    max_frame_mb: int = 16
 
     def __post_init__(self) -> None:
         require = tuple(self.require)
@@ -71,7 +74,7 @@ class SandboxLimits:
                 continue  # unlimited
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"sandbox limit {name} must be a number, got {value!r}")
-        for name in ("memory_mb", "cpu_seconds", "max_pids", "open_files"):
+        for name in ("memory_mb", "cpu_seconds", "max_pids", "open_files", "max_frame_mb"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"sandbox limit {name} must be a positive integer, got {value!r}")

@@ -54,7 +54,7 @@ def effective_caps() -> int:
     if libc.syscall(_CAPGET[platform.machine()], ctypes.byref(header), data) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"capget failed: {os.strerror(err)}")
-    return data[0].effective | (data[1].effective << 32)
+    return int(data[0].effective) | (int(data[1].effective) << 32)
 
 
 def drop_privileges(run_as: tuple[int, int] | None) -> str:

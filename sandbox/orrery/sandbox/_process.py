@@ -11,13 +11,18 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
+from ._guard import FrameGuard, FrameHead
 from ._protocol import ACK, EXIT_CODES, PING, PONG, RESULT, Channel, ChannelClosed, socketpair
 
-__all__ = ["WorkerLost", "WorkerProcess"]
+__all__ = ["WorkerAnswerRefused", "WorkerLost", "WorkerProcess"]
 
 
 class WorkerLost(Exception):
     """The worker died (or was killed) with the call in flight; internal."""
+
+
+class WorkerAnswerRefused(ValueError):
+    """The worker's answer broke a frame limit and was not decoded."""
 
 
 class WorkerProcess:
@@ -27,9 +32,13 @@ class WorkerProcess:
         self,
         on_frame: Callable[[WorkerProcess, list[Any]], None],
         on_error: Callable[[list[Any]], BaseException],
+        guard: FrameGuard | None = None,
+        on_refused: Callable[[WorkerProcess, FrameHead, Exception], None] | None = None,
     ) -> None:
         self._on_frame = on_frame
         self._decode_error = on_error
+        self._guard = guard
+        self._on_refused = on_refused
         self._ids = itertools.count(1)
         self.pending: dict[int, asyncio.Future[Any]] = {}
         self.proc: asyncio.subprocess.Process | None = None
@@ -81,6 +90,8 @@ class WorkerProcess:
 
         channel.watch_write = watch_write
         channel.on_frame = self._frame
+        channel.guard = self._guard
+        channel.on_refused = self._refused
         loop.add_reader(fd, self._readable)
         self._watch = loop.create_task(self._wait_exit(), name=f"orrery-sandbox-wait-{self.pid}")
 
@@ -112,6 +123,16 @@ class WorkerProcess:
                 fut.set_result(None)
         else:
             self._on_frame(self, frame)
+
+    def _refused(self, head: FrameHead, error: Exception) -> None:
+        if head.kind in (RESULT, ACK):
+            # An answer to one of our requests that we will not decode: the request fails.
+            fut = self.pending.pop(head.call_id, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(WorkerAnswerRefused(str(error)))
+            return
+        if self._on_refused is not None:
+            self._on_refused(self, head, error)
 
     def send(self, frame: list[Any]) -> None:
         """Send a frame that needs no answer; raises `WorkerLost` when gone."""

@@ -21,6 +21,8 @@ from typing import Any
 
 import msgspec
 
+from ._guard import HEAD_BYTES, FrameGuard, FrameHead, FrameRefused, peek
+
 __all__ = [
     "ACK",
     "CALL",
@@ -101,6 +103,9 @@ class Channel:
     __slots__ = (
         "_buf",
         "_consumed",
+        "_skip",
+        "guard",
+        "on_refused",
         "_rview",
         "_closed",
         "_out",
@@ -125,6 +130,11 @@ class Channel:
         self._poller: select.poll | None = None
         self.on_frame: Callable[[list[Any]], None] = _drop
         self.watch_write: Callable[[bool], None] = lambda on: None
+        #: Host side only: checks a frame's head and structure before it is decoded;
+        #: what it refuses goes to ``on_refused(head, error)`` and is skipped.
+        self.guard: FrameGuard | None = None
+        self.on_refused: Callable[[FrameHead, Exception], None] = _refused
+        self._skip = 0
 
     @property
     def closed(self) -> bool:
@@ -217,20 +227,52 @@ class Channel:
         pos = 0
         on_frame = self.on_frame
         decode = _decoder.decode
+        guard = self.guard
         try:
-            while end - pos >= 4:
+            while end > pos:
+                if self._skip:
+                    # The rest of a refused frame: dropped as it arrives, never kept.
+                    n = min(self._skip, end - pos)
+                    pos += n
+                    self._skip -= n
+                    continue
+                if end - pos < 4:
+                    break
                 (size,) = _HEADER.unpack_from(view, pos)
-                if size > MAX_FRAME:
+                start = pos + 4
+                head: FrameHead | None = None
+                if guard is not None:
+                    need = min(size, HEAD_BYTES)
+                    if end - start < need:
+                        break
+                    try:
+                        head = peek(bytes(view[start:start + need]))
+                        guard.check_head(head, size)
+                    except Exception as e:  # noqa: BLE001 - refused: answered, skipped
+                        if head is None:
+                            self.close()
+                            raise ValueError(f"undecodable frame: {e}") from e
+                        pos = self._refuse(head, e, start, size, end)
+                        continue
+                elif size > MAX_FRAME:
                     self.close()
                     raise ValueError(f"frame of {size} bytes exceeds the {MAX_FRAME} byte limit")
-                start = pos + 4
                 pos = start + size
                 if pos > end:
                     pos = start - 4
                     break
+                if guard is not None and head is not None:
+                    try:
+                        guard.check_body(bytes(view[start:pos]))
+                    except FrameRefused as e:
+                        self.on_refused(head, e)
+                        continue
                 try:
                     frame = decode(view[start:pos])
-                except msgspec.DecodeError as e:
+                except (msgspec.DecodeError, RecursionError) as e:
+                    if head is not None:
+                        self.on_refused(head, FrameRefused(f"undecodable frame: {e}"))
+                        continue
                     self.close()
                     raise ValueError(f"undecodable frame: {e}") from e
                 if type(frame) is not list or len(frame) < 2:
@@ -242,6 +284,14 @@ class Channel:
             self._consumed = pos
             if view is self._rview and pos < end:
                 self._buf += view[pos:end]
+
+    def _refuse(self, head: FrameHead, error: Exception, start: int, size: int, end: int) -> int:
+        """Report a refused frame and skip its bytes; returns the position after them."""
+        self.on_refused(head, error)
+        if start + size <= end:
+            return start + size
+        self._skip = start + size - end
+        return end
 
     @property
     def sending(self) -> bool:
@@ -278,6 +328,10 @@ class Channel:
 
 def _drop(frame: list[Any]) -> None:
     """Placeholder frame callback until the owner installs its own."""
+
+
+def _refused(head: FrameHead, error: Exception) -> None:
+    """Placeholder refusal callback until the owner installs its own."""
 
 
 def socketpair() -> tuple[socket.socket, socket.socket]:
