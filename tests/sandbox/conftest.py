@@ -38,6 +38,10 @@ from orrery.sdk import (
 )
 
 
+#: Attempts the stand-in bus gives a handler, as the kernel's ``[bus] max_attempts``.
+MAX_ATTEMPTS = 3
+
+
 class MemorySubscription:
     def __init__(self, bus: MemoryBus, pattern: str, handler: Any, group: str | None,
                  durable: str | None) -> None:
@@ -71,9 +75,16 @@ class MemorySubscription:
         while True:
             event, reply = await self.queue.get()
             try:
-                result = self.handler(event)
-                if asyncio.iscoroutine(result):
-                    result = await result
+                # As the kernel's bus does: a failing handler is retried, then given up.
+                for attempt in range(1, MAX_ATTEMPTS + 1):
+                    try:
+                        result = self.handler(event)
+                        if asyncio.iscoroutine(result):
+                            result = await result
+                        break
+                    except Exception:  # noqa: BLE001 - retried, then recorded
+                        if attempt == MAX_ATTEMPTS:
+                            raise
             except Exception as e:  # noqa: BLE001 - a failing handler affects no one else
                 self.failures.append(e)
                 if reply is not None and not reply.done():

@@ -21,7 +21,7 @@ from ._forward import forwarded_headers, request_row
 from ._guard import FrameGuard, FrameHead, FrameRefused
 from ._process import WorkerLost, WorkerProcess
 from ._protocol import ACK, CALL, DELIVER, HTTP, LOG, RESULT, SVC_CALL, encode_error
-from .errors import SandboxError
+from .errors import SandboxError, WorkerCrashed
 
 if TYPE_CHECKING:
     from ._permissions import Permissions
@@ -98,6 +98,8 @@ class Bridge:
             call_kind=CALL, precheck=self._precheck,
         )
         self.refused = 0
+        #: Why a worker ended (set by the host): the reason a dead letter carries.
+        self.exit_reason: Callable[[WorkerProcess], str] | None = None
         self._sync_ops: dict[str, Callable[..., Any]] = {
             "bus.subscribe": self._subscribe,
             "bus.unsubscribe": self._unsubscribe,
@@ -268,11 +270,16 @@ class Bridge:
 
     # -- delivery to the worker --------------------------------------------------------
 
-    async def _to_worker(self, b: Binding, kind: int, *args: Any, attempts: int = 0) -> Any:
+    async def _to_worker(
+        self, b: Binding, kind: int, *args: Any, attempts: int = 0, retry: bool = True,
+        event: str | None = None,
+    ) -> Any:
         """Send to the worker bound to ``b``; retried on the next worker if this one dies.
 
-        An event that was in flight in `MAX_ATTEMPTS` dying workers is a poison message:
-        it is failed back to the bus (which dead-letters it) instead of killing more.
+        Without ``retry`` (bus events) a death is this attempt's failure: the bus retries
+        the event and dead-letters it after its attempts, so a poison event costs three
+        workers, not the plugin. With it, a call in flight in `MAX_ATTEMPTS` dying
+        workers is given up on.
         """
         while True:
             if not b.bound.is_set():
@@ -286,17 +293,27 @@ class Bridge:
             assert worker is not None
             attempts += 1
             try:
-                return await worker.request(kind, b.worker_id, *args)
+                return await worker.request(kind, b.worker_id, *args, event=event)
             except WorkerLost:
+                # It died before answering: the next worker re-binds.
+                if self.worker is worker and not b.dropped:
+                    b.bound.clear()
+                if not retry:
+                    raise await self._died(worker, b) from None
                 if attempts >= MAX_ATTEMPTS:
                     raise SandboxError(
                         f"sandboxed plugin {self.name!r}: the worker died {attempts} times "
                         f"while handling this on {b.signature[1]!r}; giving up on it",
                         plugin=self.name,
                     ) from None
-                # It died before answering: wait until the next worker re-binds, resend.
-                if self.worker is worker and not b.dropped:
-                    b.bound.clear()
+
+    async def _died(self, worker: WorkerProcess, b: Binding) -> WorkerCrashed:
+        """The error an event's attempt fails with when the worker died handling it."""
+        await worker.wait(2.0)
+        reason = self.exit_reason(worker) if self.exit_reason is not None else "it died"
+        return WorkerCrashed(
+            self.name, f"the worker died while handling an event on {b.signature[1]!r}: {reason}"
+        )
 
     async def call_service(self, key: str, method: str, args: list[Any], kw: dict[str, Any]) -> Any:
         b = self.bindings.get(("svc", key, 0))
@@ -327,12 +344,16 @@ class Bridge:
             if b.bound.is_set() and not b.dropped and worker is not None:
                 # Fast path: one coroutine frame less on the hot path.
                 try:
-                    return await worker.request(DELIVER, b.worker_id, event_to_wire(event))
+                    return await worker.request(
+                        DELIVER, b.worker_id, event_to_wire(event), event=event.id
+                    )
                 except WorkerLost:
                     if self.worker is worker and not b.dropped:
                         b.bound.clear()
-                return await self._to_worker(b, DELIVER, event_to_wire(event), attempts=1)
-            return await self._to_worker(b, DELIVER, event_to_wire(event))
+                    raise await self._died(worker, b) from None
+            return await self._to_worker(
+                b, DELIVER, event_to_wire(event), retry=False, event=event.id
+            )
 
         b.kernel_sub = self.ctx.bus.subscribe(pattern, deliver, group=group, durable=durable)
 
@@ -354,7 +375,7 @@ class Bridge:
             return
 
         async def deliver(event: Any) -> Any:
-            return await self._to_worker(b, DELIVER, journal_row(event))
+            return await self._to_worker(b, DELIVER, journal_row(event), event=str(event.id))
 
         b.kernel_sub = self.ctx.journal.subscribe(stream, deliver, from_version=from_version)
 

@@ -8,7 +8,7 @@ import enum
 import inspect
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -86,6 +86,8 @@ class SandboxHost:
         self._up = asyncio.Event()
         self._failed: asyncio.Future[BaseException] | None = None
         self._crashes: deque[float] = deque()
+        self._event_crashes: deque[float] = deque()
+        self._crashed_events: OrderedDict[str, None] = OrderedDict()
         self._supervisor: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
         self._stopping = False
@@ -155,9 +157,11 @@ class SandboxHost:
             )
         self.state = HostState.STARTING
         self._crashes.clear()
+        self._event_crashes.clear()
         self.bridge = Bridge(
             self.name, self.ctx, self.permissions, max_frame=self.limits.max_frame_mb << 20
         )
+        self.bridge.exit_reason = self._launcher.exit_reason
         self._stopping = False
         self._failed = asyncio.get_running_loop().create_future()
         try:
@@ -321,18 +325,30 @@ class SandboxHost:
             reason = self._launcher.exit_reason(worker)
             self.last_error = reason
             now = time.monotonic()
-            self._crashes.append(now)
-            while self._crashes and now - self._crashes[0] > lim.window_s:
-                self._crashes.popleft()
+            # A crash with events in flight counts against those events (the bus retries
+            # and dead-letters them): towards the circuit it counts once per event, so a
+            # poison event retried three times costs one crash, while a plugin that
+            # crashes on every event still opens its circuit.
+            tied = bool(worker.lost_events)
+            fresh = [e for e in worker.lost_events if e not in self._crashed_events]
+            for event_id in fresh:
+                self._crashed_events[event_id] = None
+                if len(self._crashed_events) > 1024:
+                    self._crashed_events.popitem(last=False)
+            (self._crashes if fresh or not tied else self._event_crashes).append(now)
+            for crashes in (self._crashes, self._event_crashes):
+                while crashes and now - crashes[0] > lim.window_s:
+                    crashes.popleft()
             if len(self._crashes) > lim.max_restarts:
                 error = CircuitOpen(self.name, len(self._crashes), lim.window_s, reason)
                 await self._open_circuit(error)
                 return
             self.state = HostState.RESTARTING
-            delay = lim.backoff(len(self._crashes))
+            delay = lim.backoff(len(self._crashes) + len(self._event_crashes))
             log.warning(
-                "sandboxed plugin %r worker died: %s; restart %d in %.2fs",
-                self.name, reason, self.restarts + 1, delay,
+                "sandboxed plugin %r worker died%s: %s; restart %d in %.2fs",
+                self.name, " handling an event (counted against the event)" if tied else "",
+                reason, self.restarts + 1, delay,
             )
             await asyncio.sleep(delay)  # backoff, not synchronisation
             await self._launcher.discard_cgroup()

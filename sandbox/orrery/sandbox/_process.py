@@ -49,6 +49,11 @@ class WorkerProcess:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watch: asyncio.Task[None] | None = None
         self.kill_extra: Callable[[], None] | None = None
+        #: Events (DELIVER frames) sent and not acknowledged yet: call id -> event id.
+        self.delivering: dict[int, str] = {}
+        #: Ids of the events in flight when the channel was lost: the crash is counted
+        #: against those events (see `SandboxHost`).
+        self.lost_events: frozenset[str] = frozenset()
 
     async def spawn(
         self,
@@ -112,6 +117,8 @@ class WorkerProcess:
         kind = frame[0]
         if kind == RESULT or kind == ACK:
             fut = self.pending.pop(frame[1], None)
+            if kind == ACK:
+                self.delivering.pop(frame[1], None)
             if fut is not None and not fut.done():
                 if frame[2]:
                     fut.set_result(frame[3])
@@ -128,6 +135,7 @@ class WorkerProcess:
         if head.kind in (RESULT, ACK):
             # An answer to one of our requests that we will not decode: the request fails.
             fut = self.pending.pop(head.call_id, None)
+            self.delivering.pop(head.call_id, None)
             if fut is not None and not fut.done():
                 fut.set_exception(WorkerAnswerRefused(str(error)))
             return
@@ -143,13 +151,18 @@ class WorkerProcess:
         except ChannelClosed as e:
             raise WorkerLost() from e
 
-    def request(self, kind: int, *args: Any) -> asyncio.Future[Any]:
-        """Send ``[kind, id, *args]``; the future resolves with the answer."""
+    def request(self, kind: int, *args: Any, event: str | None = None) -> asyncio.Future[Any]:
+        """Send ``[kind, id, *args]``; the future resolves with the answer.
+
+        ``event`` names the event a DELIVER carries, for `lost_events`.
+        """
         assert self._loop is not None
         call_id = next(self._ids)
         fut: asyncio.Future[Any] = self._loop.create_future()
         self.send([kind, call_id, *args])
         self.pending[call_id] = fut
+        if event is not None:
+            self.delivering[call_id] = event
         return fut
 
     async def ping(self, timeout: float) -> bool:
@@ -188,6 +201,9 @@ class WorkerProcess:
         self._fail_pending()
 
     def _fail_pending(self) -> None:
+        if self.delivering:
+            self.lost_events = frozenset(self.delivering.values())
+            self.delivering.clear()
         pending, self.pending = self.pending, {}
         for fut in pending.values():
             if not fut.done():
