@@ -37,7 +37,6 @@ from orrery.sdk import (
     subject_matches,
 )
 
-
 #: Attempts the stand-in bus gives a handler, as the kernel's ``[bus] max_attempts``.
 MAX_ATTEMPTS = 3
 
