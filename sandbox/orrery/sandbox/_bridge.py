@@ -18,9 +18,11 @@ from orrery.sdk import Context, Event, PermissionDenied
 
 from ._binding import Binding, RemoteService, event_to_wire, journal_row
 from ._forward import forwarded_headers, request_row
-from ._guard import FrameGuard, FrameHead, FrameRefused
+from ._guard import CALL_SCOPES, DATA_OPS, FrameGuard, FrameHead, FrameRefused
+from ._logs import LogGate
 from ._process import WorkerLost, WorkerProcess
 from ._protocol import ACK, CALL, DELIVER, HTTP, LOG, RESULT, SVC_CALL, encode_error
+from ._storage_calls import StorageCalls
 from .errors import SandboxError, WorkerCrashed
 
 if TYPE_CHECKING:
@@ -30,40 +32,19 @@ __all__ = ["AUDIT_TOPIC", "Bridge"]
 
 #: Topic of the audit event published for every denied call.
 AUDIT_TOPIC = "orrery.audit.denied"
-_MISSING = object()
 #: Workers an event may see die before it is failed back to the bus.
 MAX_ATTEMPTS = 3
 #: Calls from one worker the kernel runs at a time before it counts as flooding.
 MAX_IN_FLIGHT = 1024
 log = logging.getLogger("orrery.sandbox")
-#: Calls whose frames may carry data up to ``max_frame_mb``; others are small.
-DATA_OPS = frozenset({
-    "bus.publish", "bus.request", "services.call", "store.put", "journal.append",
-    "journal.save_snapshot",
-})
-#: Call -> (permission scope, whether its first argument is the resource), checked
-#: before the arguments are decoded.
-_SCOPE_OF: dict[str, tuple[str, bool]] = {
-    "bus.publish": ("bus.publish", True),
-    "bus.request": ("bus.request", True),
-    "services.call": ("services.get", True),
-    "services.provide": ("services.provide", True),
-    "services.get": ("services.get", True),
-    "http.route": ("http.route", False),
-    **{op: ("store", False) for op in ("store.get", "store.put", "store.delete", "store.scan")},
-    **{op: ("journal", False) for op in (
-        "journal.append", "journal.read", "journal.version", "journal.read_all",
-        "journal.save_snapshot", "journal.load_snapshot", "journal.truncate",
-        "journal.subscribe",
-    )},
-}
 
 
-class Bridge:
+class Bridge(StorageCalls):
     """Answers a worker's CALL frames on the kernel's ``ctx``."""
 
     def __init__(
-        self, name: str, ctx: Context, permissions: Permissions, *, max_frame: int = 16 << 20
+        self, name: str, ctx: Context, permissions: Permissions, *, max_frame: int = 16 << 20,
+        log_rate: float = 100.0, log_burst: int = 500, log_line_max: int = 8192,
     ) -> None:
         self.name = name
         self.ctx = ctx
@@ -98,6 +79,9 @@ class Bridge:
             call_kind=CALL, precheck=self._precheck,
         )
         self.refused = 0
+        self.logs = LogGate(
+            ctx.log, rate=log_rate, burst=log_burst, line_max=log_line_max, name=name
+        )
         #: Why a worker ended (set by the host): the reason a dead letter carries.
         self.exit_reason: Callable[[WorkerProcess], str] | None = None
         self._sync_ops: dict[str, Callable[..., Any]] = {
@@ -140,6 +124,7 @@ class Bridge:
     async def close(self) -> None:
         """Release everything on the kernel side (plugin stopped or failed)."""
         self.closed = True
+        self.logs.flush()
         for b in list(self.bindings.values()):
             self._drop(b)
         for task in list(self._tasks):
@@ -178,7 +163,7 @@ class Bridge:
         """Refuse a call from its name (and first argument) before decoding the rest."""
         if op not in self._ops and op not in self._sync_ops:
             raise FrameRefused(f"unknown operation {op!r}")
-        scope = _SCOPE_OF.get(op)
+        scope = CALL_SCOPES.get(op)
         if scope is None:
             return
         action, takes_resource = scope
@@ -223,8 +208,7 @@ class Bridge:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         elif kind == LOG:
-            level = frame[2] if isinstance(frame[2], int) else logging.INFO
-            self.ctx.log.log(level, "%s", frame[3])
+            self.logs.write(frame[2], frame[3] if len(frame) > 3 else "")
         else:
             worker.kill(f"protocol error: unexpected frame kind {kind!r}")
 
@@ -418,51 +402,3 @@ class Bridge:
             return await self._to_worker(b, HTTP, row)
 
         self.ctx.http.route(method, path, handle)
-
-    # -- store, journal ----------------------------------------------------------------
-
-    async def _store_get(self, key: str) -> list[Any]:
-        self.check("store")
-        value = await self.ctx.store.get(key, _MISSING)
-        return [False, None] if value is _MISSING else [True, value]
-
-    async def _store_put(self, key: str, value: Any) -> None:
-        self.check("store")
-        await self.ctx.store.put(key, value)
-
-    async def _store_delete(self, key: str) -> bool:
-        self.check("store")
-        return await self.ctx.store.delete(key)
-
-    async def _store_scan(self, prefix: str) -> list[list[Any]]:
-        self.check("store")
-        return [[k, v] async for k, v in self.ctx.store.scan(prefix)]
-
-    async def _journal_append(self, stream: str, events: list[Any], expected: int | None) -> int:
-        self.check("journal")
-        return await self.ctx.journal.append(stream, events, expected_version=expected)
-
-    async def _journal_read(self, stream: str, from_version: int) -> list[dict[str, Any]]:
-        self.check("journal")
-        return [journal_row(e) async for e in self.ctx.journal.read(stream, from_version)]
-
-    async def _journal_version(self, stream: str) -> int:
-        self.check("journal")
-        return await self.ctx.journal.version(stream)
-
-    async def _journal_read_all(self, position: int, until: int | None) -> list[dict[str, Any]]:
-        self.check("journal")
-        return [journal_row(e) async for e in self.ctx.journal.read_all(position, until)]
-
-    async def _journal_save_snapshot(self, stream: str, version: int, state: Any) -> None:
-        self.check("journal")
-        await self.ctx.journal.save_snapshot(stream, version, state)
-
-    async def _journal_load_snapshot(self, stream: str, max_version: int | None) -> Any:
-        self.check("journal")
-        found = await self.ctx.journal.load_snapshot(stream, max_version)
-        return None if found is None else list(found)
-
-    async def _journal_truncate(self, stream: str, before_version: int) -> int:
-        self.check("journal")
-        return await self.ctx.journal.truncate(stream, before_version)

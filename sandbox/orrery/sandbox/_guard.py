@@ -22,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 __all__ = [
+    "CALL_SCOPES",
     "CONTROL_FRAME",
+    "DATA_OPS",
     "MAX_DEPTH",
     "MAX_OBJECTS",
     "FrameGuard",
@@ -42,6 +44,28 @@ MAX_OBJECTS = 256 * 1024
 SCAN_ABOVE = 256 * 1024
 #: Bytes of a frame's start needed to read its head.
 HEAD_BYTES = 256
+
+#: Calls whose frames may carry data up to ``max_frame_mb``; others are small.
+DATA_OPS = frozenset({
+    "bus.publish", "bus.request", "services.call", "store.put", "journal.append",
+    "journal.save_snapshot",
+})
+#: Call -> (permission scope, whether its first argument is the resource), checked
+#: before the arguments are decoded.
+CALL_SCOPES: dict[str, tuple[str, bool]] = {
+    "bus.publish": ("bus.publish", True),
+    "bus.request": ("bus.request", True),
+    "services.call": ("services.get", True),
+    "services.provide": ("services.provide", True),
+    "services.get": ("services.get", True),
+    "http.route": ("http.route", False),
+    **{op: ("store", False) for op in ("store.get", "store.put", "store.delete", "store.scan")},
+    **{op: ("journal", False) for op in (
+        "journal.append", "journal.read", "journal.version", "journal.read_all",
+        "journal.save_snapshot", "journal.load_snapshot", "journal.truncate",
+        "journal.subscribe",
+    )},
+}
 
 # Bytes that may start a msgpack map or array (an over-count: string bytes match too).
 _CONTAINER_BYTES = bytes([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])

@@ -80,7 +80,7 @@ class SandboxHost:
         self._state_changed = asyncio.Event()
         self.restarts = 0
         self.last_error: str | None = None
-        self.bridge = Bridge(name, ctx, permissions, max_frame=limits.max_frame_mb << 20)
+        self.bridge = self._new_bridge()
         self._launcher = Launcher(name, target, permissions, limits, self.config, scratch_root)
         self._worker: WorkerProcess | None = None
         self._up = asyncio.Event()
@@ -92,6 +92,13 @@ class SandboxHost:
         self._pinger: asyncio.Task[None] | None = None
         self._stopping = False
         self._callbacks: set[asyncio.Task[Any]] = set()
+
+    def _new_bridge(self) -> Bridge:
+        lim = self.limits
+        return Bridge(
+            self.name, self.ctx, self.permissions, max_frame=lim.max_frame_mb << 20,
+            log_rate=lim.log_rate, log_burst=lim.log_burst, log_line_max=lim.log_line_max,
+        )
 
     def __repr__(self) -> str:
         return f"<SandboxHost {self.name!r} {self.state.value} pid={self.pid}>"
@@ -158,9 +165,7 @@ class SandboxHost:
         self.state = HostState.STARTING
         self._crashes.clear()
         self._event_crashes.clear()
-        self.bridge = Bridge(
-            self.name, self.ctx, self.permissions, max_frame=self.limits.max_frame_mb << 20
-        )
+        self.bridge = self._new_bridge()
         self.bridge.exit_reason = self._launcher.exit_reason
         self._stopping = False
         self._failed = asyncio.get_running_loop().create_future()

@@ -298,6 +298,11 @@ class Channel:
         """Whether bytes wait for the socket to become writable."""
         return bool(self._out)
 
+    @property
+    def backlog(self) -> int:
+        """Bytes waiting for the socket to become writable."""
+        return len(self._out)
+
     def has_data(self) -> bool:
         """Whether a read would find data now (never blocks)."""
         poller = self._poller

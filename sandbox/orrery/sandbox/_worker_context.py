@@ -305,16 +305,35 @@ class WorkerHttp:
             raise PermissionDenied(rt.name, "http.route")
 
 
+#: Characters of one log record the worker sends at most.
+_LOG_MAX = 16 * 1024
+#: Bytes of unsent frames above which the worker drops log records.
+_LOG_BACKLOG = 1 << 20
+
+
 class _ShipToHost(logging.Handler):
     """Forwards the plugin's log records to the host, which logs them as the plugin."""
 
     def __init__(self, rt: WorkerRuntime) -> None:
         super().__init__()
         self._rt = rt
+        self._dropped = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._rt.send([LOG, 0, record.levelno, self.format(record)])
+            if self._rt.channel.backlog > _LOG_BACKLOG:
+                # The kernel reads slower than the plugin logs: drop rather than buffer
+                # without bound (the kernel rate-limits what it writes anyway).
+                self._dropped += 1
+                return
+            if self._dropped:
+                dropped, self._dropped = self._dropped, 0
+                self._rt.send([LOG, 0, logging.WARNING, f"{dropped} log records dropped: "
+                               f"the plugin logs faster than the kernel reads"])
+            text = self.format(record)
+            if len(text) > _LOG_MAX:  # the kernel refuses frames without data over 64 KiB
+                text = f"{text[:_LOG_MAX]}... ({len(text) - _LOG_MAX} more characters dropped)"
+            self._rt.send([LOG, 0, record.levelno, text])
         except Exception:  # noqa: BLE001 - logging must never raise into the plugin
             self.handleError(record)
 
