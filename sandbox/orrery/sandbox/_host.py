@@ -382,7 +382,8 @@ class SandboxHost:
                 task = asyncio.ensure_future(result)
                 self._callbacks.add(task)
                 task.add_done_callback(self._callbacks.discard)
-        await self._launcher.discard_cgroup()
+        # Nothing runs any more: cgroup and scratch directory go now, not at stop().
+        await self._launcher.release()
 
     def _check_usable(self) -> None:
         if self.state == HostState.FAILED:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import logging
 import os
 import shutil
 import tempfile
@@ -13,7 +15,7 @@ from typing import Any
 from orrery.sdk.errors import ConfigError
 
 from ._bridge import Bridge
-from ._cgroup import CgroupSet
+from ._cgroup import CgroupSet, cgroup_parents
 from ._detect import detect_layers
 from ._launch import LaunchPlan, PluginTarget, rlimits_for
 from ._limits import LAYER_NAMES, SandboxLimits
@@ -21,9 +23,20 @@ from ._permissions import Permissions
 from ._process import WorkerLost, WorkerProcess
 from ._protocol import INIT
 from ._seccomp import denied_families
+from ._sweep import OWNER_FILE, owner_tag, sweep_cgroups, sweep_scratch
 from .errors import LayerUnavailable, RemoteError, WorkerStartError
 
 __all__ = ["Launcher"]
+
+log = logging.getLogger("orrery.sandbox")
+#: Scratch directories of this process, removed at exit if a host was never stopped.
+_LIVE: set[str] = set()
+
+
+@atexit.register
+def _remove_live() -> None:
+    for path in list(_LIVE):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class Launcher:
@@ -67,7 +80,16 @@ class Launcher:
                 raise LayerUnavailable(self.name, name, status.detail)
         self.layer_report = report
         self.layers = tuple(n for n in LAYER_NAMES if found[n].available)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"orrery-{self.name}-", dir=self.scratch_root))
+        root = self.scratch_root or tempfile.gettempdir()
+        swept = sweep_scratch(root)
+        if "cgroup" in self.layers:
+            swept += sweep_cgroups(cgroup_parents())
+        if swept:
+            log.info("removed %d leftovers of kernels that are gone: %s", len(swept),
+                     ", ".join(swept[:5]))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"orrery-{self.name}-", dir=root))
+        (self.dir / OWNER_FILE).write_text(owner_tag())
+        _LIVE.add(str(self.dir))
         # Searchable (not listable) so that a worker running as nobody reaches scratch/;
         # the log stays the kernel's.
         self.dir.chmod(0o711)
@@ -228,4 +250,5 @@ class Launcher:
         await self.discard_cgroup()
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
+            _LIVE.discard(str(self.dir))
             self.dir = None
