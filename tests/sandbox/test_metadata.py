@@ -11,7 +11,7 @@ import pytest
 from orrery.sandbox import LayerUnavailable
 
 ATTACK = '''
-import os, socket, stat
+import os, signal, socket, stat
 
 def attempt(fn):
     try:
@@ -58,6 +58,7 @@ class Attack(Plugin):
         }
         for name, path in c["sockets"].items():
             out[name] = attempt(lambda: connect(path))
+        out["signal_kernel"] = attempt(lambda: os.kill(c["kernel_pid"], signal.SIGCONT))
         out["netlink"] = attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0))
         out["vsock"] = attempt(lambda: socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM))
         a, b = socket.socketpair()
@@ -88,7 +89,7 @@ def attack(kernel, plugin_file, tmp_path):
         host = await kernel.sandbox(
             path, permissions=list(permissions),
             config={"token": str(token), "folder": str(path.parent), "plugin": str(path),
-                    "sockets": sockets},
+                    "sockets": sockets, "kernel_pid": os.getpid()},
         )
         return await host.call_hook("orrery_health")
 
@@ -105,10 +106,10 @@ def need_seccomp(need_layer):
     need_layer("seccomp")
 
 
-async def test_metadata_changes_are_denied(attack, sandbox_mode, need_seccomp):
+async def test_metadata_changes_and_signals_to_the_kernel_are_denied(attack, sandbox_mode, need_seccomp):
     seen = await attack()
     for name in ("chmod_token", "chmod_folder", "chmod_self", "chown", "lchown", "utime",
-                 "setxattr", "removexattr", "setuid_bit"):
+                 "setxattr", "removexattr", "setuid_bit", "signal_kernel"):
         assert seen[name].startswith("denied"), (name, seen[name])
 
 
