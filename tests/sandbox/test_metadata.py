@@ -106,7 +106,9 @@ def need_seccomp(need_layer):
     need_layer("seccomp")
 
 
-async def test_metadata_changes_and_signals_to_the_kernel_are_denied(attack, sandbox_mode, need_seccomp):
+async def test_metadata_changes_and_signals_to_the_kernel_are_denied(
+    attack, sandbox_mode, need_seccomp
+):
     seen = await attack()
     for name in ("chmod_token", "chmod_folder", "chmod_self", "chown", "lchown", "utime",
                  "setxattr", "removexattr", "setuid_bit", "signal_kernel"):

@@ -93,14 +93,16 @@ def _uint(buf: bytes, pos: int, n: int) -> int:
     return int.from_bytes(buf[pos:pos + n], "big")
 
 
+_INT_SIZES = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
+
+
 def _read_int(buf: bytes, pos: int) -> tuple[int, int]:
     b = buf[pos]
     if b <= 0x7F:
         return b, pos + 1
     if b >= 0xE0:
         return b - 0x100, pos + 1
-    sizes = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
-    n = sizes.get(b)
+    n = _INT_SIZES.get(b)
     if n is None:
         raise FrameRefused("a frame's kind and id must be integers")
     value = _uint(buf, pos + 1, n)
@@ -125,6 +127,32 @@ def _read_str(buf: bytes, pos: int) -> tuple[str | None, int]:
 
 def peek(head: bytes) -> FrameHead:
     """Read ``[kind, id, op?, first?]`` from a frame's first bytes."""
+    # Fast path for what workers send: a fixarray, fixint kind, id as fixint, uint16/32,
+    # op and first argument as short strings.
+    size = len(head)
+    if size >= 3 and 0x94 <= head[0] <= 0x9F and head[1] <= 0x7F:
+        c = head[2]
+        if c <= 0x7F:
+            call_id, pos = c, 3
+        elif c == 0xCD and size >= 5:
+            call_id, pos = (head[3] << 8) | head[4], 5
+        elif c == 0xCE and size >= 7:
+            call_id, pos = int.from_bytes(head[3:7], "big"), 7
+        else:
+            return _peek(head)
+        if pos < size and 0xA0 <= head[pos] <= 0xBF:
+            end = pos + 1 + (head[pos] & 0x1F)
+            if end < size and 0xA0 <= head[end] <= 0xBF:
+                stop = end + 1 + (head[end] & 0x1F)
+                if stop <= size:
+                    return FrameHead(
+                        head[1], call_id, head[pos + 1:end].decode("utf-8", "replace"),
+                        head[end + 1:stop].decode("utf-8", "replace"),
+                    )
+    return _peek(head)
+
+
+def _peek(head: bytes) -> FrameHead:
     if not head:
         raise FrameRefused("empty frame")
     b = head[0]
@@ -255,9 +283,20 @@ class FrameGuard:
         if head.kind == self._call_kind:
             self._precheck(head.op, head.first)
 
+    def quick_data(self, view: memoryview, start: int, size: int) -> bool:
+        """Whether a frame is an answer (RESULT/ACK) within the data cap, judged from its
+        first two bytes: the hot path, which needs no full head."""
+        return (
+            size <= self.max_frame and size > 2 and view[start] & 0xF0 == 0x90
+            and view[start + 1] in self._data_kinds
+        )
+
     def check_body(self, body: bytes) -> None:
-        """Bound the structure of a frame that passed `check_head`; raises to refuse."""
-        if len(body) > SCAN_ABOVE or (
-            len(body) - len(body.translate(None, _CONTAINER_BYTES)) > MAX_DEPTH
-        ):
+        """Bound the structure of a frame that passed `check_head`; raises to refuse.
+
+        A frame of at most `MAX_DEPTH` bytes cannot nest deeper or hold more values than
+        allowed: callers may skip it.
+        """
+        size = len(body)
+        if size > SCAN_ABOVE or size - len(body.translate(None, _CONTAINER_BYTES)) > MAX_DEPTH:
             measure(body)

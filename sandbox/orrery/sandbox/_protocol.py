@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from ._guard import HEAD_BYTES, FrameGuard, FrameHead, FrameRefused, peek
+from ._guard import HEAD_BYTES, MAX_DEPTH, FrameGuard, FrameHead, FrameRefused, peek
 
 __all__ = [
     "ACK",
@@ -241,7 +241,10 @@ class Channel:
                 (size,) = _HEADER.unpack_from(view, pos)
                 start = pos + 4
                 head: FrameHead | None = None
-                if guard is not None:
+                quick = False
+                if guard is not None and end - start >= 2:
+                    quick = guard.quick_data(view, start, size)
+                if guard is not None and not quick:
                     need = min(size, HEAD_BYTES)
                     if end - start < need:
                         break
@@ -254,23 +257,26 @@ class Channel:
                             raise ValueError(f"undecodable frame: {e}") from e
                         pos = self._refuse(head, e, start, size, end)
                         continue
-                elif size > MAX_FRAME:
+                elif guard is None and size > MAX_FRAME:
                     self.close()
                     raise ValueError(f"frame of {size} bytes exceeds the {MAX_FRAME} byte limit")
                 pos = start + size
                 if pos > end:
                     pos = start - 4
                     break
-                if guard is not None and head is not None:
+                if guard is not None and size > MAX_DEPTH:
                     try:
+                        # A copy: an exception must not keep an export of the buffer alive.
                         guard.check_body(bytes(view[start:pos]))
                     except FrameRefused as e:
+                        head = head or peek(bytes(view[start:min(pos, start + HEAD_BYTES)]))
                         self.on_refused(head, e)
                         continue
                 try:
                     frame = decode(view[start:pos])
                 except (msgspec.DecodeError, RecursionError) as e:
-                    if head is not None:
+                    if guard is not None:
+                        head = head or peek(bytes(view[start:min(pos, start + HEAD_BYTES)]))
                         self.on_refused(head, FrameRefused(f"undecodable frame: {e}"))
                         continue
                     self.close()
