@@ -18,10 +18,12 @@ from ._context import (
 )
 from ._event import Event
 from ._ids import new_event_id
+from ._kernel_info import KERNEL, KernelInfo
 from ._markers import hookimpl, hookspec
 from ._plugin import Plugin
 from ._services import ServiceKey
 from ._subjects import subject_matches, validate_pattern, validate_topic
+from .clock import Clock, SystemClock
 from .errors import (
     BusError,
     ConfigError,
@@ -39,8 +41,10 @@ from .errors import (
 )
 
 __all__ = [
+    "KERNEL",
     "Bus",
     "BusError",
+    "Clock",
     "ConfigError",
     "Context",
     "Event",
@@ -53,6 +57,7 @@ __all__ = [
     "InvalidTopic",
     "Journal",
     "JournalEvent",
+    "KernelInfo",
     "NoResponders",
     "OrreryError",
     "PermissionDenied",
@@ -65,6 +70,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Subscription",
+    "SystemClock",
     "WrongExpectedVersion",
     "hookimpl",
     "hookspec",

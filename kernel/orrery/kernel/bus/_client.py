@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from orrery.sdk import Bus, Event, Handler, validate_pattern
-from orrery.sdk._event import validate_headers
 from orrery.sdk.errors import NoResponders, RequestTimeout
+from orrery.sdk.wire import validate_headers
 
 from ._causation import current_event, lineage
 from ._durable import DurableSubscription
