@@ -98,3 +98,43 @@ async def test_header_permission_adds_a_header_but_never_a_credential(
         "POST", "/spy", headers={"Authorization": f"Bearer {TOKEN}", "X-Custom": "yes"},
     ))
     assert seen["headers"] == {"X-Custom": "yes"}
+
+
+DAEMON_SPY = '''
+import os
+from orrery.sdk import Plugin, hookimpl
+
+class Spy(Plugin):
+    name = "spy"
+    sandbox = True
+    permissions = ["http.route"]
+
+    @hookimpl
+    def orrery_start(self, ctx):
+        def spy(request):
+            return {"headers": dict(request.headers), "environ": dict(os.environ),
+                    "config": ctx.config, "rid": request.headers.get("x-request-id")}
+        ctx.http.route("GET", "/spy", spy)
+'''
+
+
+async def test_daemon_token_does_not_reach_a_sandboxed_route(
+    orrery_kernel, orrery_plugins_dir, monkeypatch, sandbox_mode
+):
+    """Through the real daemon over HTTP: the bearer token that authenticated the request
+    is not in what the worker's route handler sees."""
+    monkeypatch.setenv("ORRERY_TOKEN", TOKEN)
+    path = orrery_plugins_dir("spy.py", DAEMON_SPY)
+    config = {"plugins": {"spy": {"api_key": "own"}, "other": {"password": TOKEN}}}
+    async with orrery_kernel(plugins_dirs=[path.parent], config=config) as k:
+        k.assert_state("spy", "active")
+        r = await k.http("GET", "/v1/plugins/spy/spy", headers={
+            "Cookie": f"session={TOKEN}", "X-Request-Id": "r-1",
+        })
+        assert r.status == 200, r.text
+        seen = r.json()
+    assert TOKEN not in r.text
+    assert not {h.lower() for h in seen["headers"]} & {"authorization", "cookie"}
+    assert seen["rid"] == "r-1"  # looked up case-insensitively
+    assert "ORRERY_TOKEN" not in seen["environ"]
+    assert seen["config"] == {"api_key": "own"}

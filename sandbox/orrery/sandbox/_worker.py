@@ -36,12 +36,8 @@ from ._protocol import (
     encode_error,
 )
 from ._spin import SpinWait
-from ._worker_context import (
-    WorkerContext,
-    WorkerHttpRequest,
-    WorkerJournalEvent,
-    event_from_wire,
-)
+from ._worker_context import WorkerContext, WorkerJournalEvent, event_from_wire
+from ._worker_http import WorkerHttpRequest
 from ._worker_load import apply_layers, decode_error, load_plugin_class, validate_config
 
 __all__ = ["WorkerRuntime", "main"]

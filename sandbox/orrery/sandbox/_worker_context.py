@@ -10,13 +10,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orrery.sdk import (
     Event,
     Handler,
-    HttpRequest,
     PermissionDenied,
     ServiceKey,
     SystemClock,
@@ -25,6 +31,7 @@ from orrery.sdk import (
 )
 
 from ._protocol import CALL, LOG
+from ._worker_http import WorkerHttp
 
 if TYPE_CHECKING:
     from ._worker import WorkerRuntime
@@ -267,43 +274,6 @@ class WorkerJournal:
         if not allowed:
             raise PermissionDenied(rt.name, "journal")
         return sub
-
-
-class WorkerHttpRequest:
-    """The request a route handler receives, rebuilt from the host's dict."""
-
-    def __init__(self, row: Mapping[str, Any]) -> None:
-        self.method: str = row["method"]
-        self.path: str = row["path"]
-        self.params: Mapping[str, str] = row.get("params") or {}
-        self.query: Mapping[str, str] = row.get("query") or {}
-        self.headers: Mapping[str, str] = row.get("headers") or {}
-        self.content_type: str = row.get("content_type") or ""
-        self.principal: str = row.get("principal") or ""
-        self._body: Any = row.get("body")
-
-    async def json(self) -> Any:
-        return self._body
-
-
-class WorkerHttp:
-    def __init__(self, rt: WorkerRuntime) -> None:
-        self._rt = rt
-
-    def route(
-        self,
-        method: str,
-        path: str,
-        handler: Callable[[HttpRequest], Awaitable[Any] | Any],
-    ) -> None:
-        rt = self._rt
-        route_id = next(rt.ids)
-        allowed = rt.permissions.allows("http.route")
-        if allowed:
-            rt.routes[route_id] = handler
-        rt.send([CALL, 0, "http.route", route_id, method, path])
-        if not allowed:
-            raise PermissionDenied(rt.name, "http.route")
 
 
 #: Characters of one log record the worker sends at most.
