@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 
 import pytest
 from orrery.sandbox import LayerUnavailable
@@ -158,3 +161,60 @@ async def test_missing_namespaces_are_said_loudly_and_a_require_refuses(
     with pytest.raises(LayerUnavailable, match="namespaces"):
         await kernel.sandbox(echo_plugin, name="strict", require=["namespaces"])
 
+
+
+WRITER = '''
+import os
+
+class Writer(Plugin):
+    @hookimpl
+    def orrery_start(self, ctx):
+        self.ctx = ctx
+
+    @hookimpl
+    def orrery_health(self):
+        out = {}
+        for name, path in self.ctx.config["paths"].items():
+            try:
+                with open(path, "w") as f:
+                    f.write("pwned")
+                out[name] = "allowed"
+            except OSError as e:
+                out[name] = f"denied: errno {e.errno}"
+        return out
+'''
+
+
+async def test_root_is_read_only_outside_scratch_even_without_landlock(
+    kernel, plugin_file, tmp_path, monkeypatch, sandbox_mode
+):
+    """With namespaces the mount tree itself is read-only outside scratch and fs.write
+    paths, so a missing Landlock does not open the host's files to writes."""
+    from orrery.sandbox import LayerStatus, _launcher
+
+    if sandbox_mode == "none":
+        pytest.skip("without a mount namespace only Landlock limits writes")
+    layers = dict(_launcher.detect_layers())
+    layers["landlock"] = LayerStatus("landlock", False, "", "turned off by the test")
+    monkeypatch.setattr(_launcher, "detect_layers", lambda: layers)
+    granted = tmp_path / "granted"
+    granted.mkdir()
+    path = plugin_file("writer", WRITER)
+    outside = Path(tempfile.mkdtemp(dir="/var/tmp"))  # not below bubblewrap's private /tmp
+    host = await kernel.sandbox(
+        path, permissions=[f"fs.write:{granted}"],
+        config={"paths": {"plugin_folder": str(path.parent / "evil.py"),
+                          "host_dir": str(outside / "evil.txt"),
+                          "granted": str(granted / "ok.txt"),
+                          "scratch": "ok.txt"}},  # relative: the worker runs in scratch
+    )
+    try:
+        seen = await host.call_hook("orrery_health")
+        assert seen["host_dir"] == "denied: errno 30", seen  # EROFS
+        # bubblewrap's /tmp is private: a write there never reaches the host's.
+        assert not (path.parent / "evil.py").exists()
+        assert not (outside / "evil.txt").exists()
+        assert seen["granted"] == "allowed" and seen["scratch"] == "allowed", seen
+        assert (granted / "ok.txt").read_text() == "pwned"
+    finally:
+        shutil.rmtree(outside)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._mounts import ENV_WRITABLE
 from ._reach import closed_ancestors, nobody, opens_to_other
 
 __all__ = ["LaunchPlan", "PluginTarget", "worker_sys_path"]
@@ -193,6 +194,11 @@ class LaunchPlan:
             # about real memory.
             "MALLOC_ARENA_MAX": "2",
         }
+        if namespaces == "unshare":
+            # The namespace's init makes everything else read-only (see `_mounts`).
+            env[ENV_WRITABLE] = "\n".join(
+                p for p in write if "\n" not in p and not p.startswith("/dev/")
+            )
         limits = dict(rlimits or {})
         prctl = ctypes.CDLL(None, use_errno=True).prctl  # loaded before the fork
 
