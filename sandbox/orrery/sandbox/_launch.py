@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import resource
 import shutil
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._mounts import ENV_WRITABLE
+from ._mounts import ENV_MOUNTS
 from ._reach import closed_ancestors, nobody, opens_to_other
 
 __all__ = ["LaunchPlan", "PluginTarget", "worker_sys_path"]
@@ -195,10 +196,14 @@ class LaunchPlan:
             "MALLOC_ARENA_MAX": "2",
         }
         if namespaces == "unshare":
-            # The namespace's init makes everything else read-only (see `_mounts`).
-            env[ENV_WRITABLE] = "\n".join(
-                p for p in write if "\n" not in p and not p.startswith("/dev/")
-            )
+            # The namespace's init hides closed directories and makes everything but the
+            # writable paths read-only (see `_mounts`).
+            env[ENV_MOUNTS] = json.dumps({
+                "writable": [p for p in write if not p.startswith("/dev/")],
+                "masks": masks,
+                "binds": [p for p in [*read, *write]
+                          if any(p.startswith(m + "/") for m in masks)],
+            })
         limits = dict(rlimits or {})
         prctl = ctypes.CDLL(None, use_errno=True).prctl  # loaded before the fork
 
@@ -225,7 +230,7 @@ class LaunchPlan:
 def _choose_user(
     namespaces: str, read: Sequence[str], fs_write: Sequence[str], scratch: str
 ) -> tuple[tuple[int, int] | None, list[str], str]:
-    """``(run_as, dirs bubblewrap hides behind a tmpfs, why uid 0 stays)``.
+    """``(run_as, dirs hidden behind a tmpfs, why uid 0 stays)``.
 
     The worker runs as ``nobody`` when it can still reach what it needs: the plugin,
     Python, ``fs.read``/``fs.write`` paths (scratch is handed to nobody). Otherwise it
@@ -238,6 +243,12 @@ def _choose_user(
     closed += [p for p in fs_write if not opens_to_other(p, write=True)]
     if namespaces == "bubblewrap":
         masks = closed_ancestors([*read, *fs_write, scratch], masked=["/tmp"])
+        if closed:
+            return None, masks, f"not readable/writable by uid {uid}: {', '.join(closed[:3])}"
+        return (uid, gid), masks, ""
+    if namespaces == "unshare":
+        # Its init hides closed directories as bubblewrap does (see `_mounts`).
+        masks = closed_ancestors([*read, *fs_write, scratch])
         if closed:
             return None, masks, f"not readable/writable by uid {uid}: {', '.join(closed[:3])}"
         return (uid, gid), masks, ""

@@ -19,7 +19,7 @@ from typing import Any
 
 from orrery.sdk import Plugin, PluginError
 
-from ._mounts import ENV_WRITABLE, read_only_root
+from ._mounts import ENV_MOUNTS, read_only_root
 from ._permissions import Permissions, parse_permissions
 from ._protocol import (
     ACK,
@@ -399,10 +399,13 @@ def _serve_as_init(fd: int) -> None:
     ends, exits with its status, a signal as 128+n the way bubblewrap reports it (unshare
     itself cannot pass on a SIGKILL and would say only "exited with code 1").
     """
-    writable = os.environ.pop(ENV_WRITABLE, None)
-    if writable is not None:
+    plan = os.environ.pop(ENV_MOUNTS, None)
+    if plan is not None:
         try:
-            read_only_root(writable.split("\n"))
+            import json
+
+            spec = json.loads(plan)
+            read_only_root(spec["writable"], spec["masks"], spec["binds"])
         except OSError as e:
             # Landlock still limits writes; the host reports what this line says.
             print(f"orrery sandbox: cannot make the root read-only: {e}", file=sys.stderr)
