@@ -17,6 +17,13 @@ from orrery.sandbox._cgroup import cgroup_parents
 KERNEL = """
 import asyncio, sys
 from orrery.kernel import Kernel
+from orrery.sandbox import LayerStatus, _launcher, detect_layers
+
+mode = sys.argv[4]
+if mode != "bubblewrap":  # as the sandbox_mode fixture does
+    found = dict(detect_layers())
+    found["namespaces"] = LayerStatus("namespaces", mode == "unshare", mode, "forced")
+    _launcher.detect_layers = lambda: found
 
 async def main():
     async with Kernel(plugins_dirs=[sys.argv[1]], state_dir=sys.argv[2], entry_points=False,
@@ -36,7 +43,7 @@ def _leftovers(name: str) -> list[str]:
     return sorted(found)
 
 
-async def _start_kernel(tmp_path, name: str) -> asyncio.subprocess.Process:
+async def _start_kernel(tmp_path, name: str, mode: str) -> asyncio.subprocess.Process:
     plugins = tmp_path / "plugins"
     plugins.mkdir(exist_ok=True)
     (plugins / f"{name}.py").write_text(textwrap.dedent(f"""
@@ -50,7 +57,7 @@ async def _start_kernel(tmp_path, name: str) -> asyncio.subprocess.Process:
     script.write_text(KERNEL)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(script), str(plugins), str(tmp_path / f"state-{name}"), name,
-        stdout=asyncio.subprocess.PIPE,
+        "none" if mode == "none" else mode, stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None
     async with asyncio.timeout(60):
@@ -60,10 +67,10 @@ async def _start_kernel(tmp_path, name: str) -> asyncio.subprocess.Process:
 
 
 async def test_leftovers_of_a_sigkilled_kernel_are_swept_at_start(
-    kernel, tmp_path, echo_plugin
+    kernel, tmp_path, echo_plugin, sandbox_mode
 ):
     name = f"left{uuid.uuid4().hex[:6]}"
-    proc = await _start_kernel(tmp_path, name)
+    proc = await _start_kernel(tmp_path, name, sandbox_mode)
     proc.send_signal(signal.SIGKILL)
     await proc.wait()
     left = _leftovers(name)
@@ -75,9 +82,10 @@ async def test_leftovers_of_a_sigkilled_kernel_are_swept_at_start(
     assert _leftovers(name) == []
 
 
-async def test_a_live_kernels_directories_are_kept(kernel, tmp_path, echo_plugin):
+async def test_a_live_kernels_directories_are_kept(kernel, tmp_path, echo_plugin, need_layer):
+    need_layer("namespaces")
     name = f"live{uuid.uuid4().hex[:6]}"
-    proc = await _start_kernel(tmp_path, name)
+    proc = await _start_kernel(tmp_path, name, "bubblewrap")
     try:
         before = _leftovers(name)
         await kernel.sandbox(echo_plugin)
@@ -87,7 +95,7 @@ async def test_a_live_kernels_directories_are_kept(kernel, tmp_path, echo_plugin
         await proc.wait()
 
 
-async def test_circuit_open_releases_scratch_and_cgroup(kernel, plugin_file):
+async def test_circuit_open_releases_scratch_and_cgroup(kernel, plugin_file, sandbox_mode):
     path = plugin_file("dies", """
     import os
 

@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 __all__ = ["OWNER_FILE", "owner_tag", "sweep_cgroups", "sweep_scratch"]
@@ -90,13 +91,26 @@ def sweep_cgroups(parents: list[Path]) -> list[str]:
             pid = _cgroup_pid(child.name)
             if pid is None or _start_time(pid) is not None:
                 continue
-            with contextlib.suppress(OSError, ValueError):
-                for proc in (child / "cgroup.procs").read_text().split():
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(proc), signal.SIGKILL)
-            try:
-                child.rmdir()
-            except OSError:
-                continue  # still busy: the next sweep gets it
-            removed.append(str(child))
+            if _remove_cgroup(child):
+                removed.append(str(child))
     return removed
+
+
+def _remove_cgroup(path: Path) -> bool:
+    """Kill what is inside and remove it; processes of a kernel that just died may take
+    a moment to be reaped, so this retries for up to a second (a rare, one-off wait)."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        with contextlib.suppress(OSError, ValueError):
+            for proc in (path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(proc), signal.SIGKILL)
+        try:
+            path.rmdir()
+            return True
+        except FileNotFoundError:
+            return False
+        except OSError:
+            if time.monotonic() > deadline:
+                return False  # still busy: the next sweep gets it
+            time.sleep(0.01)  # waiting for the reaper, not synchronising a test
