@@ -50,6 +50,9 @@ class Raw(Plugin):
         elif kind == "denied":    # a denied publish: never decoded
             body = prefix + b"\\xabbus.publish" + b"\\xa8admin.rm" + b"\\xdd" \\
                 + (4 << 20).to_bytes(4, "big") + b"\\x90" * (4 << 20) + b"\\xc0\\xc0"
+        elif kind == "typed":     # arguments of the wrong types: msgspec refuses them
+            import msgspec
+            body = msgspec.msgpack.encode([11, call_id, "bus.subscribe", "one", 5, None, None])
         elif kind == "unknown":
             body = bytes([0x93, 11]) + b"\\xce" + call_id.to_bytes(4, "big") + b"\\xa4nope"
         rt.channel.sock.setblocking(True)
@@ -86,6 +89,7 @@ ATTACKS = {
     "control": "exceeds its 65536 byte limit",
     "denied": "PermissionDenied",
     "unknown": "unknown operation",
+    "typed": "Expected `int`",
 }
 
 

@@ -7,6 +7,8 @@ A worker is untrusted. Before a frame is decoded the kernel reads only its head
   (subscribe, route, store.get, log lines, ...), ``max_frame`` for calls that do;
 - whether the call is known and allowed at all (`FrameGuard.precheck`), so a denied
   call's arguments are never decoded;
+- each call is decoded with a typed msgspec decoder (`CALL_DECODERS`), answers with
+  `ANSWER_DECODER`: wrong argument types or counts are refused by the decoder;
 - for frames that could expand (more than `MAX_DEPTH` container bytes, or larger than
   `SCAN_ABOVE`), a scan of the msgpack structure without building objects: at most
   `MAX_DEPTH` levels of nesting and `MAX_OBJECTS` values. A frame of empty lists would
@@ -20,8 +22,13 @@ skipped as they arrive, never buffered.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+import msgspec
 
 __all__ = [
+    "ANSWER_DECODER",
+    "CALL_DECODERS",
     "CALL_SCOPES",
     "CONTROL_FRAME",
     "DATA_OPS",
@@ -66,6 +73,36 @@ CALL_SCOPES: dict[str, tuple[str, bool]] = {
         "journal.subscribe",
     )},
 }
+
+_Opt = str | None
+#: Typed decoders per call: a frame whose arguments have the wrong types or count is
+#: refused by msgspec before any handler sees it. ``[kind, id, op, *args]``.
+_CALL_TYPES: dict[str, Any] = {
+    "bus.publish": tuple[int, int, str, str, Any, _Opt, dict[str, Any] | None],
+    "bus.request": tuple[int, int, str, str, Any, float],
+    "bus.subscribe": tuple[int, int, str, int, str, _Opt, _Opt],
+    "bus.unsubscribe": tuple[int, int, str, int],
+    "bus.drain": tuple[int, int, str, int],
+    "services.call": tuple[int, int, str, str, str, list[Any], dict[str, Any]],
+    "services.provide": tuple[int, int, str, str],
+    "services.get": tuple[int, int, str, str],
+    "http.route": tuple[int, int, str, int, str, str],
+    "store.get": tuple[int, int, str, str],
+    "store.put": tuple[int, int, str, str, Any],
+    "store.delete": tuple[int, int, str, str],
+    "store.scan": tuple[int, int, str, str],
+    "journal.append": tuple[int, int, str, str, list[Any], int | None],
+    "journal.version": tuple[int, int, str, str],
+    "journal.read": tuple[int, int, str, str, int],
+    "journal.read_all": tuple[int, int, str, int, int | None],
+    "journal.save_snapshot": tuple[int, int, str, str, int, Any],
+    "journal.load_snapshot": tuple[int, int, str, str, int | None],
+    "journal.truncate": tuple[int, int, str, str, int],
+    "journal.subscribe": tuple[int, int, str, int, str, int],
+}
+CALL_DECODERS = {op: msgspec.msgpack.Decoder(t) for op, t in _CALL_TYPES.items()}
+#: Answers (RESULT/ACK): ``[kind, id, ok, value-or-error]``.
+ANSWER_DECODER = msgspec.msgpack.Decoder(tuple[int, int, bool, Any])
 
 # Bytes that may start a msgpack map or array (an over-count: string bytes match too).
 _CONTAINER_BYTES = bytes([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])

@@ -21,7 +21,16 @@ from typing import Any
 
 import msgspec
 
-from ._guard import HEAD_BYTES, MAX_DEPTH, FrameGuard, FrameHead, FrameRefused, peek
+from ._guard import (
+    ANSWER_DECODER,
+    CALL_DECODERS,
+    HEAD_BYTES,
+    MAX_DEPTH,
+    FrameGuard,
+    FrameHead,
+    FrameRefused,
+    peek,
+)
 
 __all__ = [
     "ACK",
@@ -74,6 +83,7 @@ _RECV = 256 * 1024
 _HEADER = struct.Struct(">I")
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
+_ANSWER_DECODE = ANSWER_DECODER.decode
 
 
 class ChannelClosed(ConnectionError):
@@ -273,7 +283,14 @@ class Channel:
                         self.on_refused(head, e)
                         continue
                 try:
-                    frame = decode(view[start:pos])
+                    if guard is None:
+                        frame = decode(view[start:pos])
+                    elif quick:
+                        frame = _ANSWER_DECODE(view[start:pos])
+                    else:
+                        assert head is not None
+                        typed = CALL_DECODERS.get(head.op or "") if head.kind == CALL else None
+                        frame = (typed.decode if typed else decode)(view[start:pos])
                 except (msgspec.DecodeError, RecursionError) as e:
                     if guard is not None:
                         head = head or peek(bytes(view[start:min(pos, start + HEAD_BYTES)]))
@@ -281,7 +298,7 @@ class Channel:
                         continue
                     self.close()
                     raise ValueError(f"undecodable frame: {e}") from e
-                if type(frame) is not list or len(frame) < 2:
+                if type(frame) not in (list, tuple) or len(frame) < 2:
                     self.close()
                     raise ValueError(f"a frame must be an array [kind, id, ...], got {frame!r}")
                 on_frame(frame)
