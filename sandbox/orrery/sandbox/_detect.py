@@ -99,8 +99,9 @@ def _seccomp() -> LayerStatus:
         )
     return LayerStatus(
         "seccomp", True, "bpf",
-        "seccomp-BPF: ptrace, mount, kexec, reboot, module loading, namespace changes, bpf "
-        "and io_uring are denied; IPv4/IPv6 sockets too without the net permission",
+        "seccomp-BPF: ptrace, mount, kexec, reboot, module loading, namespace changes, bpf, "
+        "io_uring and file metadata changes (chmod, chown, utime, xattrs) are denied; "
+        "IP/netlink sockets without net, unix sockets without net.unix",
     )
 
 
