@@ -316,15 +316,15 @@ def _bwrap(
         "--unshare-cgroup-try",
         "--die-with-parent",
         "--new-session",
-        # The worker drops these last ones itself, after switching to nobody (it needs
-        # CAP_SETUID/SETGID for that, CAP_SETPCAP to empty the bounding set).
-        "--cap-drop",
-        "ALL",
-        "--cap-add",
-        "CAP_SETPCAP",
     ]
-    if switch_user:
-        cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    if os.geteuid() == 0:
+        # Run by root, bubblewrap keeps every capability unless told. The worker drops
+        # these last ones itself, after switching to nobody (it needs CAP_SETUID/SETGID
+        # for that, CAP_SETPCAP to empty the bounding set). Run by anyone else it keeps
+        # none.
+        cmd += ["--cap-drop", "ALL", "--cap-add", "CAP_SETPCAP"]
+        if switch_user:
+            cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     if not net:
         cmd.append("--unshare-net")
     return [*cmd, "--", *argv]
