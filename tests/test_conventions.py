@@ -59,8 +59,6 @@ ALLOWED_PRIVATE_IMPORTS: set[str] = {
     "kernel/orrery/kernel/daemon/_http.py: orrery.kernel._introspection",
     "kernel/orrery/kernel/daemon/_http.py: orrery.kernel._kernel",
     "kernel/orrery/kernel/daemon/_server.py: orrery.kernel._kernel",
-    # sdk (this branch): the scaffold is being rewritten (issue 12 section 2)
-    "kernel/orrery/kernel/scaffold/_create.py: orrery.kernel.plugins._validation",
     # plugins (the standard plugin template): metrics children share a private base
     "plugins/metrics/src/orrery_metrics/_family.py: "
     "orrery_metrics._children._Child (an underscore name)",

@@ -20,12 +20,20 @@ stays light.
 from orrery.sdk.clock import ManualClock
 
 from ._fakes import FakeRequest, MemoryStore
-from ._harness import EventWaiter, KernelHarness, matches, orrery_kernel, orrery_plugins_dir
+from ._harness import (
+    EventWaiter,
+    HarnessFactory,
+    KernelHarness,
+    matches,
+    orrery_kernel,
+    orrery_plugins_dir,
+)
 from ._http import HttpResult
 
 __all__ = [
     "EventWaiter",
     "FakeRequest",
+    "HarnessFactory",
     "HttpResult",
     "KernelHarness",
     "ManualClock",
