@@ -238,7 +238,13 @@ class Bridge(StorageCalls):
         if self.permissions.allows(action, resource):
             return
         self.denied += 1
-        log.warning("sandboxed plugin %r denied %s %s", self.name, action, resource)
+        if self.denied <= 10 or self.denied % 1000 == 0:
+            # A worker can ask for denied things as fast as it can write: the audit
+            # event records each one, the log only a sample.
+            log.warning(
+                "sandboxed plugin %r denied %s %s (%d denials so far)",
+                self.name, action, resource, self.denied,
+            )
         task = asyncio.get_running_loop().create_task(self._audit(action, resource))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
