@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
+from orrery.sandbox import parse_permissions
+
 TOKEN = "s3cr3t-daemon-token-0123456789"
 
 SPY = '''
@@ -89,9 +92,12 @@ async def test_route_handler_sees_no_credentials(
 async def test_header_permission_adds_a_header_but_never_a_credential(
     kernel, plugin_file, fake_request, tmp_path, sandbox_mode
 ):
+    for credential in ("Authorization", "cookie", "Proxy-Authorization"):
+        with pytest.raises(ValueError, match="never forwarded"):
+            parse_permissions([f"http.header:{credential}"])
     await kernel.sandbox(
         plugin_file("spy", SPY), config={"inode": 0},
-        permissions=["http.route", "http.header:X-Custom", "http.header:Authorization"],
+        permissions=["http.route", "http.header:X-Custom"],
     )
     handler = kernel.hosts[-1].ctx.http.routes[("POST", "/spy")]
     seen = await handler(fake_request(
