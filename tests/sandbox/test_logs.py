@@ -43,3 +43,34 @@ async def test_log_flood_is_rate_limited_and_truncated(
     assert sum(int(r.getMessage().split()[0]) for r in summaries) > 0
     assert all(len(r.getMessage()) <= line_max + 60 for r in records)
     assert lines[0].getMessage().endswith("more characters dropped)")
+
+
+DENIED = '''
+from orrery.sdk import PermissionDenied
+
+class Denied(Plugin):
+    @hookimpl
+    def orrery_start(self, ctx):
+        self.ctx = ctx
+
+    @hookimpl
+    async def orrery_health(self):
+        denied = 0
+        for _ in range(3000):
+            try:
+                await self.ctx.bus.publish("admin.reset", {})
+            except PermissionDenied:
+                denied += 1
+        return denied
+'''
+
+
+async def test_denied_calls_are_all_audited_but_the_log_gets_a_sample(
+    kernel, plugin_file, caplog
+):
+    host = await kernel.sandbox(plugin_file("denied", DENIED), hook_timeout=60)
+    with caplog.at_level(logging.WARNING, logger="orrery.sandbox"):
+        assert await host.call_hook("orrery_health") == 3000
+    warnings = [r for r in caplog.records if "denied bus.publish" in r.getMessage()]
+    assert 1 <= len(warnings) <= 13
+    assert host.bridge.denied == 3000
