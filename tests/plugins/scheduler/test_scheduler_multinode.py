@@ -80,11 +80,11 @@ async def test_multinode_cron_fires_once_per_time(
         fired.append(job.scheduled_for)
         ticked.set()
 
-    plugin = SchedulerPlugin.with_clock(clock)
     config = _shared_db({"plugins": {"scheduler": {**_config(), "jitter": 0.0}}}, tmp_path)
+    options = {"config": config, "clock": clock}
     async with (
-        orrery_kernel(plugin, config=config, state_dir=tmp_path / "a", node_id="a") as ka,
-        orrery_kernel(plugin, config=config, state_dir=tmp_path / "b", node_id="b") as kb,
+        orrery_kernel(SchedulerPlugin, state_dir=tmp_path / "a", node_id="a", **options) as ka,
+        orrery_kernel(SchedulerPlugin, state_dir=tmp_path / "b", node_id="b", **options) as kb,
     ):
         sa, sb = ka.service(SCHEDULER), kb.service(SCHEDULER)
         for scheduler in (sa, sb):
