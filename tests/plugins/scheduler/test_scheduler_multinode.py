@@ -81,10 +81,13 @@ async def test_multinode_cron_fires_once_per_time(
         ticked.set()
 
     config = _shared_db({"plugins": {"scheduler": {**_config(), "jitter": 0.0}}}, tmp_path)
-    options = {"config": config, "clock": clock}
     async with (
-        orrery_kernel(SchedulerPlugin, state_dir=tmp_path / "a", node_id="a", **options) as ka,
-        orrery_kernel(SchedulerPlugin, state_dir=tmp_path / "b", node_id="b", **options) as kb,
+        orrery_kernel(
+            SchedulerPlugin, config=config, clock=clock, state_dir=tmp_path / "a", node_id="a"
+        ) as ka,
+        orrery_kernel(
+            SchedulerPlugin, config=config, clock=clock, state_dir=tmp_path / "b", node_id="b"
+        ) as kb,
     ):
         sa, sb = ka.service(SCHEDULER), kb.service(SCHEDULER)
         for scheduler in (sa, sb):
