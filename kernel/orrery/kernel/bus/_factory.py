@@ -23,6 +23,8 @@ def create_bus(config: BusConfig, node_id: str, storage: Storage | None = None) 
         "queue_size": config.queue_size,
         "max_attempts": config.max_attempts,
         "retry_backoff": config.retry_backoff,
+        "handler_timeout": config.handler_timeout or None,
+        "max_subscriptions": config.max_subscriptions_per_plugin,
     }
     if config.backend == "nats":
         # Imported here: nats-py is only needed by kernels that use it.
