@@ -4,11 +4,7 @@ It stamps its ``source`` on what it publishes and remembers what it subscribed a
 requests it is waiting on, so `close` can release all of it when the plugin stops.
 
 A plugin's client has a ``namespace`` (the plugin's name): its queue-group and durable
-names are the plugin's own, ``group="workers"`` is ``<plugin>/workers`` on the bus, so
-another plugin reusing the name does not share (or steal) its deliveries. Joining
-another plugin's group or durable subscription is explicit, ``group="other:workers"``,
-and needs the permission ``bus.group:other/workers`` (``bus.durable:other/name`` for a
-durable name; ``other/*`` grants all of that plugin's names).
+names are its own (see `PluginNames`).
 """
 
 from __future__ import annotations
@@ -20,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from orrery.sdk import Bus, Event, Handler, validate_pattern
 from orrery.sdk._event import validate_headers
-from orrery.sdk.errors import NoResponders, PermissionDenied, RequestTimeout
+from orrery.sdk.errors import NoResponders, RequestTimeout
 
 from ._causation import current_event, lineage
 from ._jsonable import check_data, refusal
+from ._names import PluginNames
 from ._subscription import MemorySubscription
 from ._target import Waiter
 from .errors import (
     BusClosed,
-    InvalidDurable,
     InvalidGroup,
     InvalidHeaders,
     TooManySubscriptions,
@@ -57,10 +53,9 @@ class BusClient:
         "_bus",
         "_closed",
         "_held",
-        "_joins",
         "_limit",
         "_lookup",
-        "_namespace",
+        "_names",
         "_next_id",
         "_remote",
         "_requests",
@@ -94,13 +89,7 @@ class BusClient:
         self._remote = bus.remote
         self._subs: dict[MemorySubscription, None] = {}
         self._requests: set[asyncio.Future[Any]] = set()
-        self._namespace = namespace
-        # (scope, "plugin/name") pairs this client may join; "plugin/*" for all.
-        self._joins = frozenset(
-            tuple(p.split(":", 1))
-            for p in permissions
-            if p.startswith(("bus.group:", "bus.durable:"))
-        )
+        self._names = PluginNames(namespace, permissions)
         self._limit = max_subscriptions
 
     @property
@@ -255,9 +244,9 @@ class BusClient:
         if group is not None:
             if not isinstance(group, str) or not group or any(c.isspace() for c in group):
                 raise InvalidGroup(group)
-            group = self._scoped("group", group)
+            group = self._names.scoped("group", group)
         if durable is not None and isinstance(durable, str):
-            durable = self._scoped("durable", durable)
+            durable = self._names.scoped("durable", durable)
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if self._limit is not None and len(self._subs) >= self._limit:
@@ -279,28 +268,6 @@ class BusClient:
         if not self._staged:
             bus.attach(sub)
         return sub
-
-    def _scoped(self, kind: str, name: str) -> str:
-        """The bus-wide name of a plugin's group or durable ``name``; checks a join."""
-        namespace = self._namespace
-        if namespace is None:
-            return name
-        owner, sep, local = name.rpartition(":")
-        if "/" in name or (sep and (not owner or not local)):
-            message = (
-                f"use a plain name such as 'workers' (the plugin's own), or "
-                f"'<plugin>:<name>' to join another plugin's {kind}; '/' is reserved"
-            )
-            if kind == "group":
-                raise InvalidGroup(name, message)
-            raise InvalidDurable(name, "", message)
-        if not sep or owner == namespace:
-            return f"{namespace}/{local}"
-        wanted = f"{owner}/{local}"
-        scope = f"bus.{kind}"
-        if (scope, wanted) not in self._joins and (scope, f"{owner}/*") not in self._joins:
-            raise PermissionDenied(namespace, scope, wanted)
-        return wanted
 
     async def request(self, topic: str, data: Any = None, *, timeout: float = 5.0) -> Any:
         """Publish ``data`` on ``topic`` and return the first reply: the first non-None

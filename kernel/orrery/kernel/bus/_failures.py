@@ -1,16 +1,20 @@
-"""The log of a failed handler attempt (the bus then counts and dead-letters)."""
+"""The log of a failed handler attempt, and the dead letter of a given-up event."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from orrery.sdk import Event
 
+from ._causation import lineage
+
 if TYPE_CHECKING:
     from ._subscription import MemorySubscription
 
-__all__ = ["log_failure"]
+__all__ = ["dead_letter", "log_failure"]
 
 log = logging.getLogger("orrery.bus")
 
@@ -45,3 +49,33 @@ def log_failure(
         error,
     )
     return False
+
+
+def dead_letter(
+    event: Event,
+    sub: MemorySubscription,
+    error: str,
+    attempts: int,
+    topic: str,
+    next_id: Callable[[int], str],
+    source: str,
+) -> Event:
+    """The event published on ``topic`` (``orrery.deadletter.<type>``) for ``event``."""
+    now = time.time_ns()
+    correlationid, causationid = lineage(event)
+    return Event(
+        id=next_id(now),
+        type=topic,
+        source=source,
+        time_ns=now,
+        subject=event.subject,
+        data={
+            "event": event.to_dict(),
+            "error": error,
+            "attempts": attempts,
+            "subscriber": sub.owner,
+            "pattern": sub.pattern,
+        },
+        correlationid=correlationid,
+        causationid=causationid,
+    )

@@ -7,11 +7,7 @@ Its public methods below "for clients, subscriptions and feeds" are what `BusCli
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import itertools
 import logging
-import secrets
-import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -20,14 +16,16 @@ from orrery.sdk import Event
 from orrery.sdk._ids import EventIdGenerator
 from orrery.sdk.errors import InvalidTopic
 
-from ._causation import current_worker, lineage
+from ._causation import current_worker
 from ._client import BusClient
 from ._durable import DurableFeed, DurableFeeds, FeedFactory
-from ._failures import log_failure
+from ._failures import dead_letter, log_failure
 from ._journal_feed import journal_feeds
+from ._replies import ReplyInboxes
 from ._routes import RouteTable
 from ._subscription import MemorySubscription
 from ._target import Target, Waiter
+from ._tasks import BusTasks
 from ._traffic import Route, TrafficBook
 from ._transport import Transport
 from .errors import BusClosed
@@ -43,20 +41,6 @@ log = logging.getLogger("orrery.bus")
 DEADLETTER_PREFIX = "orrery.deadletter."
 
 _NEW, _RUNNING, _STOPPING, _STOPPED = "new", "running", "stopping", "stopped"
-
-
-class _ReplyTarget(Target):
-    """Routes an explicit publish on a request's ``replyto`` topic to the waiting request."""
-
-    __slots__ = ("_answer",)
-
-    def __init__(self, answer: Callable[[str, Any], None]) -> None:
-        super().__init__()
-        self._answer = answer
-
-    def offer(self, event: Event) -> Waiter | None:
-        self._answer(event.type, event.data)
-        return None
 
 
 class MemoryBus:
@@ -119,13 +103,9 @@ class MemoryBus:
         #: ``next_id(now_ns)``, bound once so the publish path makes a single call.
         self.next_id = self._ids.next_id
         self._clients: dict[BusClient, None] = {}
-        self._inboxes: dict[str, asyncio.Future[Any]] = {}
-        # Random per bus, so inboxes of two buses bridged later never collide.
-        self.inbox_prefix = f"_INBOX.{secrets.token_hex(8)}."
-        self._inbox_numbers = itertools.count(1)
-        self._inbox_route = Route((_ReplyTarget(self.answer),), self._routes.traffic.of("_INBOX"))
-        self._workers: set[asyncio.Task[None]] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._inboxes = ReplyInboxes(self._routes.traffic.of("_INBOX"))
+        self.inbox_prefix = self._inboxes.prefix
+        self._tasks = BusTasks()
         self.storage = storage
         self._transport = transport
         #: How each published event leaves the process (None: it does not): a plain call
@@ -133,7 +113,6 @@ class MemoryBus:
         self.remote: Callable[[Event], Awaitable[None] | None] | None = (
             None if transport is None else transport.send
         )
-        self._feeders: set[asyncio.Task[None]] = set()
         self._feeds = DurableFeeds(
             self._feed_factory(),
             route=self._routes.add_target,
@@ -187,18 +166,10 @@ class MemoryBus:
             )
         self._state = _STOPPED
         await self._feeds.close()
-        current = asyncio.current_task()
-        tasks = [
-            task for task in (*self._workers, *self._tasks, *self._feeders) if task is not current
-        ]
         for client in list(self._clients):
             client.close()
-        for future in self._inboxes.values():
-            future.cancel()
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        self._inboxes.cancel_all()
+        await self._tasks.cancel_all()
         if self._transport is not None:
             await self._transport.stop(timeout)
 
@@ -227,11 +198,8 @@ class MemoryBus:
     async def quiesce(self) -> None:
         """Wait until no local subscriber has work and no bus task is running."""
         me = current_worker.get()
-        current = asyncio.current_task()
         while True:
-            waits: list[asyncio.Future[Any]] = [
-                task for task in self._tasks if task is not current and not task.done()
-            ]
+            waits: list[asyncio.Future[Any]] = [*self._tasks.running()]
             waits.extend(self._feeds.idle_waiters())
             for sub in self.subscriptions:
                 # A held subscription (a hot swap in progress) delivers nothing until the
@@ -316,7 +284,7 @@ class MemoryBus:
         """Events by topic prefix (the first token): ``published`` on this node,
         ``delivered`` to a subscriber here (each subscriber counts), ``failed`` handler
         attempts and ``deadlettered`` events. Computed now; publishing only counts."""
-        return self._routes.traffic_snapshot([self._inbox_route])
+        return self._routes.traffic_snapshot([self._inboxes.route])
 
     # -- for clients, subscriptions and feeds --------------------------------------------
 
@@ -356,7 +324,7 @@ class MemoryBus:
         """The route of ``topic`` (validated). Inbox topics are never cached: each is
         used once."""
         if topic.startswith(self.inbox_prefix):
-            return self._inbox_route
+            return self._inboxes.route
         return self._routes.resolve(topic)
 
     def next_seq(self) -> int:
@@ -376,23 +344,20 @@ class MemoryBus:
     def open_inbox(self, topic: str | None = None) -> tuple[str, asyncio.Future[Any]]:
         """A fresh reply inbox and its future. ``topic`` is given when no local subscriber
         matched the request (a networked bus then knows "no responders" is final)."""
-        inbox = f"{self.inbox_prefix}{next(self._inbox_numbers)}"
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._inboxes[inbox] = future
+        inbox, future = self._inboxes.open()
         if self._transport is not None:
             self._transport.expect_reply(inbox, topic)
         return inbox, future
 
     def close_inbox(self, inbox: str) -> None:
         """The request waiting on ``inbox`` is over."""
-        self._inboxes.pop(inbox, None)
+        self._inboxes.close(inbox)
         if self._transport is not None:
             self._transport.forget_reply(inbox)
 
     def inbox_future(self, inbox: str) -> asyncio.Future[Any] | None:
         """The future of the request waiting on ``inbox``, if one still is."""
-        future = self._inboxes.get(inbox)
-        return None if future is None or future.done() else future
+        return self._inboxes.future(inbox)
 
     def answer(self, replyto: str, value: Any) -> None:
         """Resolve the request waiting on ``replyto`` (through the transport when it came
@@ -401,9 +366,7 @@ class MemoryBus:
             if self.accepting:
                 self._transport.reply(replyto, value)
             return
-        future = self._inboxes.get(replyto)
-        if future is not None and not future.done():
-            future.set_result(value)
+        self._inboxes.resolve(replyto, value)
 
     def handle_failure(
         self, sub: MemorySubscription, event: Event, exc: BaseException, attempts: int
@@ -438,24 +401,7 @@ class MemoryBus:
             return
         if not self.accepting or (not route.targets and self.remote is None):
             return
-        now = time.time_ns()
-        correlationid, causationid = lineage(event)
-        letter = Event(
-            id=self.next_id(now),
-            type=topic,
-            source=self.source,
-            time_ns=now,
-            subject=event.subject,
-            data={
-                "event": event.to_dict(),
-                "error": error,
-                "attempts": attempts,
-                "subscriber": sub.owner,
-                "pattern": sub.pattern,
-            },
-            correlationid=correlationid,
-            causationid=causationid,
-        )
+        letter = dead_letter(event, sub, error, attempts, topic, self.next_id, self.source)
         route.count += 1
         # A task, so neither the failing worker nor an inline publisher waits on (or,
         # if it subscribes to the dead letters itself, deadlocks on) a full queue.
@@ -470,48 +416,20 @@ class MemoryBus:
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Run ``coro`` in a bus task (`flush` waits for it, `stop` cancels it)."""
-        # A fresh context: the task must not look like the worker that spawned it.
-        task = asyncio.get_running_loop().create_task(
-            coro, name=name, context=contextvars.Context()
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro, name)
 
     def start_worker(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run a subscription's worker (cancelled by `stop`)."""
-        # A fresh context, so whichever publisher happened to create the worker does not
-        # leak its context variables into every later delivery.
-        task = asyncio.get_running_loop().create_task(
-            coro, name=name, context=contextvars.Context()
-        )
-        self._workers.add(task)
-        task.add_done_callback(self._worker_done)
-        return task
+        return self._tasks.start_worker(coro, name)
 
     def start_feeder(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         """Run a feed's task until its feed closes; `stop` cancels it instead of waiting."""
-        task = asyncio.get_running_loop().create_task(
-            coro, name=f"orrery.bus {name}", context=contextvars.Context()
-        )
-        self._feeders.add(task)
-        task.add_done_callback(self._feeder_done)
-        return task
-
-    def _worker_done(self, task: asyncio.Task[None]) -> None:
-        self._workers.discard(task)
-        exc = None if task.cancelled() else task.exception()
-        if exc is not None:
-            log.error("worker %s crashed", task.get_name(), exc_info=exc)
-
-    def _feeder_done(self, task: asyncio.Task[None]) -> None:
-        self._feeders.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("durable feeder %s crashed", task.get_name(), exc_info=task.exception())
+        return self._tasks.start_feeder(coro, name)
 
     @property
     def idle(self) -> bool:
-        """No worker, feeder or bus task left (after `stop`)."""
-        return not self._workers and not self._tasks
+        """No worker or bus task left (after `stop`)."""
+        return self._tasks.idle
 
     def __repr__(self) -> str:
         return (

@@ -1,79 +1,37 @@
 """One subscriber: its inbox, its worker task, retries, timeouts and hot-swap state.
 
 Delivery has two paths. A sync handler that is idle (nothing queued, nothing running) is
-called inline by the publisher: nothing is ahead of the event, so order is kept, and the
-event never touches a queue. Otherwise the event is appended to the subscriber's `Inbox`
-and its worker task (created on first use) delivers it. The worker also runs retries,
-so a failing handler never blocks its publisher and never reorders its own events.
-Whether the inline path is open is decided in one place, `_update_inline`.
-
-A handler awaited by the worker that runs longer than ``handler_timeout`` is cancelled;
-that counts as a failed attempt, so the queue moves on and the event is retried and
-dead-lettered like any failure. One timer per subscription watches the running attempt
-(re-armed only when it fires), so a delivery pays a clock read, not a timer.
-
-Hot swap (DESIGN §5): `hold` stops delivery (events keep queueing), `resume` undoes it,
-and `inherit` moves a held subscription's backlog to its successor, which publishers
-still waiting for room in the old inbox follow.
+called inline by the publisher: nothing is ahead of the event, so order is kept. Otherwise
+the event goes to the subscriber's `Inbox` and its worker task (created on first use)
+delivers it, with retries (`run_attempts`), so a failing handler never blocks its
+publisher nor reorders its events. `_update_inline` alone opens and closes the inline path.
+A handler awaited longer than ``handler_timeout`` is cancelled (`Watchdog`): a failed
+attempt, so the queue moves on. Hot swap (DESIGN §5): `hold` stops delivery (events keep
+queueing), `resume` undoes it, `inherit` moves a held subscription's backlog to its
+successor, which publishers waiting for room in the old inbox follow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from orrery.sdk import Event, Handler
 
-from ._causation import current_event, current_worker
+from ._attempts import run_attempts
+from ._causation import current_event, current_worker, release_all, running_task
+from ._host import DurableLink, SubscriptionHost
 from ._inbox import Inbox
 from ._target import Target, Waiter, is_async_handler
-from .errors import HandlerTimeout
+from ._watchdog import Watchdog
 
-__all__ = ["DurableLink", "MemorySubscription", "SubscriptionHost", "running_task"]
+__all__ = ["MemorySubscription"]
 
 #: An event handed to the worker after a first inline attempt: the event, the attempts
 #: already made, and the awaitable a "sync" handler returned (still to be awaited), if any.
 _Resume = tuple[Event, int, Any]
-
-
-class SubscriptionHost(Protocol):
-    """What a subscription needs from its bus: settings, tasks, replies, failures."""
-
-    queue_size: int
-    max_attempts: int
-    retry_backoff: float
-    handler_timeout: float | None
-
-    def start_worker(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        """Run a subscription's worker in a task the bus owns (and cancels on stop)."""
-        ...
-
-    def answer(self, replyto: str, value: Any) -> None:
-        """A handler returned ``value`` for a request whose reply goes to ``replyto``."""
-
-    def handle_failure(
-        self, sub: MemorySubscription, event: Event, exc: BaseException, attempts: int
-    ) -> bool:
-        """Attempt ``attempts`` of ``sub`` on ``event`` raised ``exc``; True when that was
-        the last one (the event has then been dead-lettered)."""
-        ...
-
-
-class DurableLink(Protocol):
-    """The durable feed a member subscription acknowledges to."""
-
-    @property
-    def name(self) -> str: ...
-
-    def join(self, member: MemorySubscription) -> None: ...
-
-    def leave(self, member: MemorySubscription) -> None: ...
-
-    def acknowledge(self, event: Event) -> None: ...
-
-    def requeue(self, events: Sequence[Event]) -> None: ...
 
 
 class MemorySubscription(Target):
@@ -82,7 +40,6 @@ class MemorySubscription(Target):
 
     __slots__ = (
         "_active",
-        "_attempt",
         "_can_inline",
         "_current",
         "_draining",
@@ -97,12 +54,9 @@ class MemorySubscription(Target):
         "_pattern",
         "_release",
         "_resume",
-        "_started",
         "_successor",
         "_sync",
         "_task",
-        "_timed_out",
-        "_timeout",
         "_wakeup",
         "_watchdog",
         "_working",
@@ -133,7 +87,8 @@ class MemorySubscription(Target):
         # A durable member is never inline: the worker acknowledges once the handler
         # returned, which the publisher's inline path has no hook for.
         self._can_inline = self._sync and feed is None
-        self._timeout = timeout if timeout is not None else host.handler_timeout
+        timeout = timeout if timeout is not None else host.handler_timeout
+        self._watchdog = None if timeout is None else Watchdog(timeout, self._cancel_attempt)
         self._active = True
         self._draining = False
         self._held = held
@@ -146,11 +101,6 @@ class MemorySubscription(Target):
         self._working = False
         self._task: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
-        # Handler timeout: when the running attempt began, its number, the timer.
-        self._started = 0.0
-        self._attempt = 0
-        self._timed_out = 0
-        self._watchdog: asyncio.TimerHandle | None = None
         self._update_inline()
 
     # -- the Subscription protocol -------------------------------------------------------
@@ -208,7 +158,7 @@ class MemorySubscription(Target):
     @property
     def timeout(self) -> float | None:
         """Seconds an attempt awaited by the worker may take before it is cancelled."""
-        return self._timeout
+        return None if self._watchdog is None else self._watchdog.timeout
 
     def unsubscribe(self) -> None:
         """Stop delivery now; events still queued for this subscriber are dropped (a
@@ -229,10 +179,9 @@ class MemorySubscription(Target):
         if self._release is not None:
             self._release(self)
         self._notify_idle(force=True)
-        _release(self._parked_waiters)
+        release_all(self._parked_waiters)
         if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+            self._watchdog.close()
         task = self._task
         self._task = None
         if task is not None and not task.done():
@@ -263,11 +212,8 @@ class MemorySubscription(Target):
     def __repr__(self) -> str:
         kind = "DurableSubscription" if self._feed is not None else "MemorySubscription"
         group = f" group={self._group!r}" if self._group is not None else ""
-        state = "active" if self._active else "inactive"
-        return (
-            f"<{kind} {self._pattern!r} owner={self._owner!r}{group} "
-            f"{state} pending={len(self._inbox)}>"
-        )
+        state = f"{'active' if self._active else 'inactive'} pending={len(self._inbox)}"
+        return f"<{kind} {self._pattern!r} owner={self._owner!r}{group} {state}>"
 
     # -- idleness ------------------------------------------------------------------------
 
@@ -387,7 +333,7 @@ class MemorySubscription(Target):
 
     def _notify_idle(self, *, force: bool = False) -> None:
         if self._idle_waiters and (force or self.is_idle()):
-            _release(self._idle_waiters)
+            release_all(self._idle_waiters)
 
     def _worker_done(self, task: asyncio.Task[None]) -> None:
         if self._task is not task:
@@ -407,7 +353,7 @@ class MemorySubscription(Target):
         while self._active:
             if self._held:
                 self._working = False
-                _release(self._parked_waiters)
+                release_all(self._parked_waiters)
                 wakeup = self._wakeup = loop.create_future()
                 await wakeup
                 continue
@@ -428,7 +374,7 @@ class MemorySubscription(Target):
                     return
                 self._update_inline()
                 self._notify_idle()
-                _release(self._parked_waiters)
+                release_all(self._parked_waiters)
                 wakeup = self._wakeup = loop.create_future()
                 await wakeup
         self._working = False
@@ -438,7 +384,7 @@ class MemorySubscription(Target):
         member then acknowledges it (handled, or dead-lettered)."""
         self._current = event
         try:
-            await self._attempts(event, attempts, pending)
+            await run_attempts(self, self._host, self._watchdog, event, attempts, pending)
         finally:
             self._current = None
         # Returning while still active means handled or dead-lettered; after an
@@ -446,80 +392,13 @@ class MemorySubscription(Target):
         if self._feed is not None and self._active:
             self._feed.acknowledge(event)
 
-    async def _attempts(self, event: Event, attempts: int, pending: Any) -> None:
-        current_event.set(event)
-        handler = self.handler
-        while True:
-            if attempts and pending is None:
-                await asyncio.sleep(self._host.retry_backoff * 2 ** (attempts - 1))
-                if not self._active:
-                    return
-            try:
-                if pending is not None:
-                    awaitable, pending = pending, None
-                    result = await self._timed(awaitable)
-                elif self._sync:
-                    attempts += 1
-                    result = handler(event)
-                    if result is not None and inspect.isawaitable(result):
-                        result = await self._timed(result)
-                else:
-                    attempts += 1
-                    result = await self._timed(handler(event))
-            except asyncio.CancelledError as exc:
-                failure: BaseException = exc
-                if self._timed_out and self._timed_out == self._attempt:
-                    self._timed_out = 0
-                    task = asyncio.current_task()
-                    if task is not None:
-                        task.uncancel()
-                    failure = HandlerTimeout(self._owner, self._pattern, event, self._timeout)
-                elif _being_cancelled():
-                    raise  # unsubscribe or stop: the worker itself is cancelled
-                # Otherwise the handler raised CancelledError on its own (it awaited
-                # something that was cancelled): a failure like any other.
-                if self._host.handle_failure(self, event, failure, max(attempts, 1)):
-                    return
-                continue
-            except Exception as exc:
-                if self._host.handle_failure(self, event, exc, max(attempts, 1)):
-                    return
-                continue
-            if result is not None and event.replyto is not None:
-                self._host.answer(event.replyto, result)
-            return
-
-    async def _timed(self, awaitable: Any) -> Any:
-        """Await one attempt under the handler timeout."""
-        timeout = self._timeout
-        if timeout is None:
-            return await awaitable
-        loop = asyncio.get_running_loop()
-        self._attempt += 1
-        self._started = loop.time()
-        if self._watchdog is None:
-            self._watchdog = loop.call_at(self._started + timeout, self._check_timeout)
-        attempt = self._attempt
-        try:
-            return await awaitable
-        finally:
-            if self._attempt == attempt:
-                self._started = 0.0
-
-    def _check_timeout(self) -> None:
-        """The watchdog: cancel the running attempt if it is over time, else re-arm."""
-        self._watchdog = None
-        timeout, started, task = self._timeout, self._started, self._task
-        if timeout is None or not started or task is None or not self._active:
-            return
-        loop = asyncio.get_running_loop()
-        due = started + timeout
-        if loop.time() >= due:
-            self._timed_out = self._attempt
-            self._started = 0.0
-            task.cancel()
-        else:
-            self._watchdog = loop.call_at(due, self._check_timeout)
+    def _cancel_attempt(self) -> bool:
+        """The watchdog's verdict: cancel the running attempt (in the worker task)."""
+        task = self._task
+        if task is None or not self._active or task.done():
+            return False
+        task.cancel()
+        return True
 
     # -- hot swap ------------------------------------------------------------------------
 
@@ -567,25 +446,3 @@ class MemorySubscription(Target):
         moved.extend(self._inbox.release())
         return moved
 
-
-def _release(waiters: list[asyncio.Future[None]]) -> None:
-    """Resolve and forget every waiter in ``waiters``."""
-    if waiters:
-        pending = waiters[:]
-        waiters.clear()
-        for waiter in pending:
-            if not waiter.done():
-                waiter.set_result(None)
-
-
-def _being_cancelled() -> bool:
-    task = asyncio.current_task()
-    return task is None or task.cancelling() > 0
-
-
-def running_task() -> asyncio.Task[Any] | None:
-    """The running task, or None when called from plain sync code."""
-    try:
-        return asyncio.current_task()
-    except RuntimeError:  # no running loop
-        return None

@@ -38,6 +38,7 @@ class NatsFeed:
 
     __slots__ = (
         "_direct",
+        "_direct_conn",
         "_nsub",
         "_pump",
         "_transport",
@@ -57,6 +58,7 @@ class NatsFeed:
         self._nsub: NatsSubscription | None = None
         self._pump: asyncio.Task[None] | None = None
         self._direct: DirectRoute | None = None
+        self._direct_conn: DirectClient | None = None
         #: Whether a registration with the server is under way (see NatsTransport.open_feed).
         self.opening = False
         self.members: list[MemorySubscription] = []
@@ -77,6 +79,7 @@ class NatsFeed:
         nsub = self._nsub = await conn.subscribe(self.subject, queue=self.queue)
         if self.DIRECT and isinstance(conn, DirectClient):
             self._direct = conn.direct(nsub, self._take)
+            self._direct_conn = conn
         if self._direct is None:
             self._pump = self._transport.start_feeder(
                 pump(nsub, self._handle), f"pump {self.subject}"
@@ -89,11 +92,9 @@ class NatsFeed:
         task, self._pump = self._pump, None
         if task is not None:
             task.cancel()
-        if self._direct is not None and nsub is not None:
-            conn = nsub._conn
-            if isinstance(conn, DirectClient):
-                conn.undirect(nsub)
-            self._direct = None
+        if self._direct_conn is not None and nsub is not None:
+            self._direct_conn.undirect(nsub)
+        self._direct = self._direct_conn = None
         if nsub is not None:
             try:
                 await nsub.unsubscribe()

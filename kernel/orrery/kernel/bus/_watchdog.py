@@ -1,0 +1,67 @@
+"""The handler timeout of one subscription: one timer, re-armed only when it fires.
+
+Arming a timer per delivery (``asyncio.timeout``) costs microseconds, more than the bus's
+own work per event; instead each attempt records when it began (a clock read), and one
+timer per subscription checks the running attempt when it fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+__all__ = ["Watchdog"]
+
+
+class Watchdog:
+    """Cancels (through ``cancel``) an attempt still running ``timeout`` seconds after
+    it began; `expired` then tells the worker why it was cancelled."""
+
+    __slots__ = ("_attempt", "_cancel", "_expired", "_handle", "_started", "timeout")
+
+    def __init__(self, timeout: float, cancel: Callable[[], bool]) -> None:
+        self.timeout = timeout
+        self._cancel = cancel
+        self._attempt = 0
+        self._started = 0.0  # 0.0: no attempt running
+        self._expired = 0
+        self._handle: asyncio.TimerHandle | None = None
+
+    def begin(self) -> int:
+        """An attempt starts now; returns its number (for `end`)."""
+        loop = asyncio.get_running_loop()
+        self._attempt += 1
+        self._started = loop.time()
+        if self._handle is None:
+            self._handle = loop.call_at(self._started + self.timeout, self._check)
+        return self._attempt
+
+    def end(self, attempt: int) -> None:
+        """Attempt ``attempt`` is over."""
+        if self._attempt == attempt:
+            self._started = 0.0
+
+    def expired(self) -> bool:
+        """Whether the running attempt was cancelled for taking too long (once)."""
+        if self._expired and self._expired == self._attempt:
+            self._expired = 0
+            return True
+        return False
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _check(self) -> None:
+        self._handle = None
+        started = self._started
+        if not started:
+            return
+        loop = asyncio.get_running_loop()
+        due = started + self.timeout
+        if loop.time() < due:
+            self._handle = loop.call_at(due, self._check)
+        elif self._cancel():
+            self._expired = self._attempt
+            self._started = 0.0
