@@ -279,7 +279,13 @@ class Bridge:
                 return await self._to_worker(b, DELIVER, event_to_wire(event), attempts=1)
             return await self._to_worker(b, DELIVER, event_to_wire(event))
 
-        b.kernel_sub = self.ctx.bus.subscribe(pattern, deliver, group=group, durable=durable)
+        try:
+            b.kernel_sub = self.ctx.bus.subscribe(pattern, deliver, group=group, durable=durable)
+        except Exception:
+            # Refused (a bound, a name): keep nothing of it on the kernel side.
+            self._by_worker_id.pop(sub_id, None)
+            self._drop(b)
+            raise
 
     def _unsubscribe(self, sub_id: int) -> None:
         b = self._by_worker_id.pop(sub_id, None)

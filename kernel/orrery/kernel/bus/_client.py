@@ -282,8 +282,7 @@ class BusClient:
         route = bus.route(topic)
         targets = route.targets
         remote = self._remote
-        if remote is None:
-            check_data(topic, data)
+        check_data(topic, data)  # also on a networked bus: local responders go first
         if not targets and remote is None:
             raise NoResponders(topic)
         inbox, reply = bus.open_inbox(None if targets else topic)
@@ -309,15 +308,9 @@ class BusClient:
                 if remote is not None:
                     # Responders on other nodes (and queue groups) are reached over the
                     # network; with none anywhere the server answers "no responders".
-                    try:
-                        sending = remote(event)
-                        if sending is not None:
-                            await sending
-                    except (TypeError, ValueError) as e:
-                        found = refusal(topic, data)
-                        if found is None:
-                            raise
-                        raise found from e
+                    sending = remote(event)
+                    if sending is not None:
+                        await sending
                 return await reply
         except TimeoutError as e:
             if deadline.expired():

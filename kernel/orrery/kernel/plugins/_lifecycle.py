@@ -87,10 +87,17 @@ class Lifecycle:
         if self._bus is None or self._storage is None:
             raise PluginError(f"plugin {name!r}: the kernel is not running", plugin=name)
         storage = self._storage
+        spec = rt.candidate.spec
         return KernelContext(
             name=name,
             config=rt.config,
-            bus=self._bus.client(f"orrery://{self.node_id}/{name}", staged=staged),
+            # Named after the plugin: its queue groups and durable names are its own.
+            bus=self._bus.client(
+                f"orrery://{self.node_id}/{name}",
+                staged=staged,
+                namespace=name,
+                permissions=spec.permissions if spec is not None else (),
+            ),
             services=PluginServices(self.services, name, staged=staged),
             routes=PluginRoutes(self.routes, name, staged=staged),
             store=storage.store(name),
