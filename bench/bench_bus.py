@@ -30,7 +30,7 @@ from typing import Any
 
 from orrery.kernel.bus import MemoryBus  # noqa: TID251 - the ban is meant for orrery.sdk
 from orrery.sdk import Event
-from orrery.sdk._ids import EventIdGenerator
+from orrery.sdk.wire import EventIdGenerator
 
 N = 100_000
 REPEATS = 9

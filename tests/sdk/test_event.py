@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from orrery.sdk import Event, InvalidEvent, new_event_id
-from orrery.sdk._ids import EventIdGenerator
+from orrery.sdk.wire import EventIdGenerator
 
 
 def make_event(**overrides: object) -> Event:

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
-from orrery.sdk import Bus, Plugin, PluginError
+from orrery.sdk import Bus, Clock, Plugin, PluginError, SystemClock
 
 from ._choices import OperatorChoices
 from ._config import OrreryConfig, load_config
@@ -48,6 +48,8 @@ class Kernel:
 
     Entry-point plugins are discovered unless ``entry_points=False``; ``config`` is a
     TOML path, a mapping or an `OrreryConfig`, with ``ORRERY_…`` environment overrides.
+    ``clock`` is what plugins get as ``ctx.clock`` (default: the system clock; tests pass
+    an `orrery.sdk.testing.ManualClock`).
     """
 
     def __init__(
@@ -61,8 +63,10 @@ class Kernel:
         env: Mapping[str, str] | None = None,
         plugins: Iterable[type[Plugin]] = (),
         watch: bool | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = load_config(config, env=env)
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.state_dir = Path(state_dir)
         self.plugins_dirs = [Path(p) for p in self.config.kernel.plugins_dirs] + [
             Path(p) for p in plugins_dirs
@@ -112,6 +116,7 @@ class Kernel:
                 bus=self._bus,
                 storage=self._storage,
                 choices=choices,
+                clock=self.clock,
             )
             self._manager.prepare()
             provide_introspection(self)

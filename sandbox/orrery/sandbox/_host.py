@@ -81,7 +81,11 @@ class SandboxHost:
         self.restarts = 0
         self.last_error: str | None = None
         self.bridge = Bridge(name, ctx, permissions)
-        self._launcher = Launcher(name, target, permissions, limits, self.config, scratch_root)
+        self._launcher = Launcher(
+            name, target, permissions, limits, self.config, scratch_root,
+            # Test doubles of the kernel-side Context may predate node_id.
+            node_id=getattr(ctx, "node_id", ""),
+        )
         self._worker: WorkerProcess | None = None
         self._up = asyncio.Event()
         self._failed: asyncio.Future[BaseException] | None = None

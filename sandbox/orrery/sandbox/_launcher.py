@@ -35,8 +35,10 @@ class Launcher:
         limits: SandboxLimits,
         config: Mapping[str, Any],
         scratch_root: str | None,
+        node_id: str = "",
     ) -> None:
         self.name = name
+        self.node_id = node_id
         self.target = target
         self.permissions = permissions
         self.limits = limits
@@ -101,6 +103,7 @@ class Launcher:
             "config": dict(self.config),
             "permissions": list(self.permissions.declared),
             "state": state,
+            "node_id": self.node_id,
             "landlock": self._plan.landlock,
             "seccomp": self._plan.seccomp,
             "spin_us": lim.spin_us,

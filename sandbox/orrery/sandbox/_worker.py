@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from orrery.sdk import Plugin
+from orrery.sdk import Plugin, PluginError
 
 from ._permissions import Permissions, parse_permissions
 from ._protocol import (
@@ -345,9 +345,18 @@ class WorkerRuntime:
         self.spin = SpinWait(setup.get("spin_us", 0))
         self.permissions = parse_permissions(setup["permissions"])
         cls = load_plugin_class(setup["target"])
+        if getattr(cls, "orrery_handover", None) is not None:
+            raise PluginError(
+                f"plugin {self.name!r} implements orrery_handover, but it runs sandboxed: "
+                f"live objects cannot cross the process boundary. Return plain data from "
+                f"orrery_snapshot instead, or set sandbox = False",
+                plugin=self.name,
+            )
         config = validate_config(cls, setup.get("config") or {})
         self.plugin = cls()
-        self.ctx = WorkerContext(self, config)
+        self.ctx = WorkerContext(
+            self, config, node_id=setup.get("node_id") or "", restored=setup.get("state")
+        )
         if setup.get("state") is not None:
             await self._hook("orrery_restore", {"state": setup["state"]})
         await self._hook("orrery_start", {})

@@ -19,6 +19,7 @@ from orrery.sdk import (
     HttpRequest,
     PermissionDenied,
     ServiceKey,
+    SystemClock,
     validate_pattern,
     validate_topic,
 )
@@ -321,9 +322,20 @@ class _ShipToHost(logging.Handler):
 class WorkerContext:
     """The Context of a sandboxed plugin."""
 
-    def __init__(self, rt: WorkerRuntime, config: Any) -> None:
+    def __init__(
+        self,
+        rt: WorkerRuntime,
+        config: Any,
+        *,
+        node_id: str = "",
+        restored: dict[str, Any] | None = None,
+    ) -> None:
         self._rt = rt
         self._config = config
+        self._node_id = node_id
+        # The kernel's clock stays in the kernel: a worker keeps real time.
+        self._clock = SystemClock()
+        self._restored = restored
         self._log = logging.getLogger(f"orrery.plugins.{rt.name}")
         self._log.setLevel(logging.DEBUG)
         self._log.propagate = False
@@ -343,6 +355,23 @@ class WorkerContext:
     @property
     def config(self) -> Any:
         return self._config
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    @property
+    def clock(self) -> SystemClock:
+        return self._clock
+
+    @property
+    def restored(self) -> dict[str, Any] | None:
+        return self._restored
+
+    @property
+    def handed_over(self) -> dict[str, Any]:
+        # Nothing live crosses the process boundary (the worker refuses orrery_handover).
+        return {}
 
     @property
     def log(self) -> logging.Logger:

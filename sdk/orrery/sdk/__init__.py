@@ -3,6 +3,7 @@
 It stays light on purpose: a sandboxed worker imports just this and the plugin.
 """
 
+from ._clock import Clock, SystemClock
 from ._context import (
     Bus,
     Context,
@@ -18,6 +19,7 @@ from ._context import (
 )
 from ._event import Event
 from ._ids import new_event_id
+from ._kernel_info import KERNEL, KernelInfo
 from ._markers import hookimpl, hookspec
 from ._plugin import Plugin
 from ._services import ServiceKey
@@ -39,8 +41,10 @@ from .errors import (
 )
 
 __all__ = [
+    "KERNEL",
     "Bus",
     "BusError",
+    "Clock",
     "ConfigError",
     "Context",
     "Event",
@@ -53,6 +57,7 @@ __all__ = [
     "InvalidTopic",
     "Journal",
     "JournalEvent",
+    "KernelInfo",
     "NoResponders",
     "OrreryError",
     "PermissionDenied",
@@ -65,6 +70,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Subscription",
+    "SystemClock",
     "WrongExpectedVersion",
     "hookimpl",
     "hookspec",

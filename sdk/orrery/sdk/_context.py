@@ -10,6 +10,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
+from typing_extensions import TypeVar as DefaultTypeVar
+
+from ._clock import Clock
 from ._event import Event
 from ._services import ServiceKey
 
@@ -28,6 +31,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: The plugin's ``Config`` model: ``ctx: Context[Settings]`` types ``ctx.config``; a
+#: bare ``Context`` means ``Context[Any]`` (a PEP 696 default, so strict mypy accepts it).
+ConfigT_co = DefaultTypeVar("ConfigT_co", covariant=True, default=Any)
 
 #: An event handler: sync or async; a non-None return answers a request.
 Handler = Callable[[Event], Any | Awaitable[Any]]
@@ -257,15 +263,37 @@ class HttpRoutes(Protocol):
 
 
 @runtime_checkable
-class Context(Protocol):
-    """Everything a plugin gets from the kernel; released when the plugin stops."""
+class Context(Protocol[ConfigT_co]):
+    """Everything a plugin gets from the kernel; released when the plugin stops.
+
+    Generic in the plugin's config model, so ``ctx: Context[Settings]`` makes
+    ``ctx.config`` a ``Settings``; a bare ``Context`` is ``Context[Any]``.
+    """
 
     @property
     def name(self) -> str: ...
 
     @property
-    def config(self) -> Any:
-        """The plugin's validated ``Config`` model instance."""
+    def config(self) -> ConfigT_co:
+        """The plugin's validated ``Config`` model instance (never re-validate it)."""
+
+    @property
+    def node_id(self) -> str:
+        """The id of the kernel this plugin runs in (stable across restarts)."""
+
+    @property
+    def clock(self) -> Clock:
+        """The clock to take time from; tests inject a `orrery.sdk.testing.ManualClock`."""
+
+    @property
+    def restored(self) -> dict[str, Any] | None:
+        """What the previous version returned from `orrery_snapshot` across a hot reload,
+        already in ``orrery_start``; None on a cold start."""
+
+    @property
+    def handed_over(self) -> dict[str, Any]:
+        """Live objects the previous in-process version returned from `orrery_handover`
+        (empty when there was none, and always for sandboxed plugins)."""
 
     @property
     def log(self) -> logging.Logger: ...

@@ -141,15 +141,17 @@ class WrongExpectedVersion(StoreError):
 class HttpError(OrreryError):
     """Raised by a plugin's HTTP route handler to answer with a 4xx/5xx status.
 
-    The daemon sends ``{"status", "error"}`` with ``status`` (e.g. 400 for a bad query
-    parameter, 404 for an unknown item) instead of a generic 500.
+    The daemon sends ``{"status", "error", "field"}`` with ``status`` (e.g. 400 for a bad
+    query parameter, 404 for an unknown item) instead of a generic 500.
     """
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, field: str | None = None) -> None:
         if not 400 <= status <= 599:
             raise ValueError(f"HttpError needs a 4xx or 5xx status, got {status}")
         super().__init__(message)
         self.status = status
+        #: The request field at fault (a query parameter, ``body``...), sent as ``field``.
+        self.field = field
 
 
 class DaemonNotRunning(OrreryError):

@@ -54,8 +54,22 @@ def orrery_snapshot(ctx: Context) -> dict[str, Any]:
 def orrery_restore(ctx: Context, state: dict[str, Any]) -> None:
     """Receive the state the previous version returned from `orrery_snapshot`.
 
-    Awaited. Called on the new instance before `orrery_start`.
+    Awaited. Called on the new instance before `orrery_start` (which also finds the
+    same dict in ``ctx.restored``).
     """
+
+
+@hookspec
+def orrery_handover(ctx: Context) -> dict[str, Any]:
+    """Hand live objects (connections, caches, open handles) to the next version.
+
+    Awaited. Called on the old instance right after `orrery_snapshot`, for in-process
+    plugins only; the new instance finds the dict in ``ctx.handed_over`` (empty when
+    nothing was handed over). Keep `orrery_snapshot` JSON-able and put what cannot be
+    serialised here. A sandboxed plugin that implements this hook fails to start: its
+    objects cannot cross the process boundary.
+    """
+    raise NotImplementedError  # a spec: never called itself
 
 
 # -- operations ------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from orrery.sdk import Bus, Event, Handler, validate_pattern
-from orrery.sdk._event import validate_headers
 from orrery.sdk.errors import NoResponders, RequestTimeout
+from orrery.sdk.wire import validate_headers
 
 from ._causation import current_event, lineage
 from ._jsonable import check_data, refusal

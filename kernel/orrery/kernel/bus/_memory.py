@@ -13,8 +13,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from orrery.sdk import Event
-from orrery.sdk._ids import EventIdGenerator
 from orrery.sdk.errors import InvalidTopic
+from orrery.sdk.wire import EventIdGenerator
 
 from ._causation import current_worker
 from ._client import BusClient

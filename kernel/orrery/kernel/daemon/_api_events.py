@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import WSMsgType, web
 from orrery.kernel.bus import BusClosed, InvalidHeaders
 from orrery.sdk import Event, InvalidTopic, validate_pattern
-from orrery.sdk._event import format_time_ns
+from orrery.sdk.wire import format_time_ns
 
 from ._endpoints import Endpoint, Param
 from ._http import KERNEL, SETTINGS, authorize, json_response, parse_body

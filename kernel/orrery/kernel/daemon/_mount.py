@@ -1,5 +1,9 @@
 """Plugin routes (``ctx.http.route``) served under ``/v1/plugins/<name>/...``.
 
+A route handler's `orrery.sdk.HttpError` answers with its status; a `LookupError`
+answers 404 and a `ValueError` 400 (``orrery.sdk.http`` helpers raise those with the
+parameter named); anything else is a 500 logged with its traceback.
+
 Dispatch is dynamic: the kernel's route table is consulted on each request (its compiled
 form is cached per table generation), so routes appear and disappear with their plugins
 without touching the aiohttp router.
@@ -17,7 +21,7 @@ import msgspec
 from aiohttp import web
 from orrery.kernel.plugins import Route, RouteTable
 from orrery.sdk import HttpError as PluginHttpError
-from orrery.sdk import HttpResponse, PermissionDenied
+from orrery.sdk import HttpResponse, PermissionDenied, ServiceNotFound
 
 from ._http import KERNEL, ROUTE_TEMPLATE, authorize, json_response, principal_of
 from .errors import HttpError
@@ -166,7 +170,14 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
     except PermissionDenied as e:
         raise HttpError(403, str(e)) from e
     except PluginHttpError as e:
-        raise HttpError(e.status, str(e)) from e
+        raise HttpError(e.status, str(e), field=e.field) from e
+    except ServiceNotFound as e:
+        # A LookupError too, but the fault is a missing provider, not the URL.
+        raise HttpError(503, str(e)) from e
+    except LookupError as e:
+        raise HttpError(404, _message(e, f"not found: {method} {path}")) from e
+    except ValueError as e:
+        raise HttpError(400, _message(e, f"bad request: {method} {path}")) from e
     except Exception as e:
         log.exception("plugin %s: route %s %s raised", plugin, method, route.path)
         raise HttpError(
@@ -188,6 +199,13 @@ async def _dispatch(request: web.Request) -> web.StreamResponse:
         raise HttpError(
             500, f"plugin {plugin!r} returned something that is not JSON-able from {path}"
         ) from e
+
+
+def _message(e: Exception, fallback: str) -> str:
+    # KeyError's str() is the repr of its key; its bare argument reads better.
+    if isinstance(e, KeyError) and len(e.args) == 1:
+        return f"not found: {e.args[0]}"
+    return str(e) or fallback
 
 
 ROUTER = web.AppKey("plugin_router", PluginRouter)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
-from orrery.sdk import Bus, Journal, Store
+from orrery.sdk import Bus, Clock, Journal, Store
 
 from ._journal import PluginJournal
 from ._routes import PluginRoutes
@@ -16,6 +16,7 @@ from ._tasks import TaskOwner
 __all__ = ["KernelContext", "ReleasableBus"]
 
 T = TypeVar("T")
+ConfigT = TypeVar("ConfigT")
 
 
 class ReleasableBus(Bus, Protocol):
@@ -30,23 +31,32 @@ class ReleasableBus(Bus, Protocol):
     def take_over(self, old: ReleasableBus) -> int: ...
 
 
-class KernelContext:
-    """``ctx`` of one in-process plugin instance. Everything obtained here is released
-    by `release`, which the kernel calls when the plugin stops, fails or is reloaded."""
+class KernelContext(Generic[ConfigT]):
+    """``ctx`` of one in-process plugin instance (an `orrery.sdk.Context`). Everything
+    obtained here is released by `release`, which the kernel calls when the plugin
+    stops, fails or is reloaded."""
 
     def __init__(
         self,
         *,
         name: str,
-        config: Any,
+        config: ConfigT,
+        node_id: str,
+        clock: Clock,
         bus: ReleasableBus,
         services: PluginServices,
         routes: PluginRoutes,
         store: Store,
         journal_factory: Callable[[], Journal],
+        restored: dict[str, Any] | None = None,
+        handed_over: dict[str, Any] | None = None,
     ) -> None:
         self._name = name
         self._config = config
+        self._node_id = node_id
+        self._clock = clock
+        self._restored = restored
+        self._handed_over = handed_over if handed_over is not None else {}
         self._log = logging.getLogger(f"orrery.plugins.{name}")
         self._bus = bus
         self._services = services
@@ -61,8 +71,24 @@ class KernelContext:
         return self._name
 
     @property
-    def config(self) -> Any:
+    def config(self) -> ConfigT:
         return self._config
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def restored(self) -> dict[str, Any] | None:
+        return self._restored
+
+    @property
+    def handed_over(self) -> dict[str, Any]:
+        return self._handed_over
 
     @property
     def log(self) -> logging.Logger:

@@ -10,7 +10,7 @@ from typing import Any
 import pluggy
 from orrery.kernel.errors import HookTimeout, PluginError
 from orrery.sdk import hookspecs
-from orrery.sdk._markers import PROJECT_NAME
+from orrery.sdk.wire import PROJECT_NAME
 
 __all__ = [
     "NOT_IMPLEMENTED",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import time
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pluggy
 from orrery.kernel._config import OrreryConfig
 from orrery.kernel.errors import PluginError
-from orrery.sdk import Bus, ConfigError, Plugin
+from orrery.sdk import Bus, Clock, ConfigError, Plugin, SystemClock
 
 from ._context import KernelContext
 from ._hooks import NOT_IMPLEMENTED, call_plugin_hook
@@ -20,13 +21,27 @@ from ._runtime import BusProvider, PluginRuntime, StorageProvider
 from ._services import PluginServices, ServiceRegistry
 from ._state import PluginState
 
-__all__ = ["Instance", "Lifecycle"]
+__all__ = ["Instance", "Lifecycle", "warn_unless_json"]
 
 #: A running plugin: an in-process Plugin, or an orrery.sandbox.SandboxHost.
 Instance = Any
 
 log = logging.getLogger("orrery.kernel.plugins")
 S = PluginState
+
+
+def warn_unless_json(name: str, state: Any) -> None:
+    """Warn when a snapshot is not plain data: it could not cross a process boundary,
+    and live objects belong in ``orrery_handover``."""
+    try:
+        json.dumps(state)
+    except (TypeError, ValueError) as e:
+        log.warning(
+            "plugin %s: orrery_snapshot returned data that is not JSON-able (%s); return "
+            "plain data there and hand live objects over with orrery_handover",
+            name,
+            e,
+        )
 
 
 class Lifecycle:
@@ -43,8 +58,10 @@ class Lifecycle:
         routes: RouteTable,
         bus: BusProvider | None,
         storage: StorageProvider | None,
+        clock: Clock | None = None,
     ) -> None:
         self.node_id = node_id
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self.config = config
         self.pm = pm
         self.services = services
@@ -82,7 +99,14 @@ class Lifecycle:
                 key=rt.info.name,
             )
 
-    def new_context(self, rt: PluginRuntime, *, staged: bool = False) -> KernelContext:
+    def new_context(
+        self,
+        rt: PluginRuntime,
+        *,
+        staged: bool = False,
+        restored: dict[str, Any] | None = None,
+        handed_over: dict[str, Any] | None = None,
+    ) -> KernelContext[Any]:
         name = rt.info.name
         if self._bus is None or self._storage is None:
             raise PluginError(f"plugin {name!r}: the kernel is not running", plugin=name)
@@ -91,6 +115,10 @@ class Lifecycle:
         return KernelContext(
             name=name,
             config=rt.config,
+            node_id=self.node_id,
+            clock=self.clock,
+            restored=restored,
+            handed_over=handed_over,
             # Named after the plugin: its queue groups and durable names are its own.
             bus=self._bus.client(
                 f"orrery://{self.node_id}/{name}",
@@ -105,10 +133,17 @@ class Lifecycle:
         )
 
     async def launch(
-        self, rt: PluginRuntime, *, restore: dict[str, Any] | None = None, staged: bool = False
-    ) -> tuple[Instance, KernelContext]:
+        self,
+        rt: PluginRuntime,
+        *,
+        restore: dict[str, Any] | None = None,
+        handed_over: dict[str, Any] | None = None,
+        staged: bool = False,
+    ) -> tuple[Instance, KernelContext[Any]]:
         """Instantiate, register, restore and start the runtime's current candidate.
 
+        ``restore`` (the previous version's snapshot) reaches ``orrery_restore`` and
+        ``ctx.restored``; ``handed_over`` (its ``orrery_handover``) ``ctx.handed_over``.
         Raises `PluginError` (or `HookTimeout`) and leaves nothing behind on failure.
         """
         spec = rt.candidate.spec
@@ -119,10 +154,12 @@ class Lifecycle:
         name = rt.info.name
         timeout = self.start_timeout(rt)
         instance: Plugin | None = None
-        ctx: KernelContext | None = None
+        ctx: KernelContext[Any] | None = None
         try:
             instance = spec.plugin_class()
-            ctx = self.new_context(rt, staged=staged)
+            ctx = self.new_context(
+                rt, staged=staged, restored=restore, handed_over=handed_over
+            )
             self.pm.register(instance, name=f"{name}:{next(self._serial)}")
             if restore is not None:
                 await call_plugin_hook(
@@ -151,14 +188,14 @@ class Lifecycle:
 
     async def _launch_sandboxed(
         self, rt: PluginRuntime, *, restore: dict[str, Any] | None, staged: bool
-    ) -> tuple[Instance, KernelContext]:
+    ) -> tuple[Instance, KernelContext[Any]]:
         from orrery.sandbox import SandboxError, SandboxHost, SandboxLimits, parse_permissions
 
         spec = rt.candidate.spec
         assert spec is not None and rt.settings is not None
         sandbox = rt.settings.sandbox if isinstance(rt.settings.sandbox, dict) else {}
         limits = SandboxLimits.from_config({"start_timeout": self.start_timeout(rt), **sandbox})
-        ctx = self.new_context(rt, staged=staged)
+        ctx = self.new_context(rt, staged=staged, restored=restore)
         host = SandboxHost(
             rt.name,
             spec.target,
@@ -231,7 +268,9 @@ class Lifecycle:
         )
         return True
 
-    async def retire(self, rt: PluginRuntime, instance: Instance, ctx: KernelContext) -> str | None:
+    async def retire(
+        self, rt: PluginRuntime, instance: Instance, ctx: KernelContext[Any]
+    ) -> str | None:
         """Call ``orrery_stop`` and release everything; returns the stop error, if any."""
         error: str | None = None
         if not isinstance(instance, Plugin):
@@ -266,7 +305,7 @@ class Lifecycle:
         await self.set_state(rt, final_state, error)
         log.info("stopped %s", rt.name)
 
-    async def discard(self, instance: Instance | None, ctx: KernelContext | None) -> None:
+    async def discard(self, instance: Instance | None, ctx: KernelContext[Any] | None) -> None:
         if instance is not None and self.pm.is_registered(instance):
             self.pm.unregister(instance)
         if ctx is not None:
@@ -278,7 +317,32 @@ class Lifecycle:
         state = await self.call(
             rt, rt.instance, "orrery_snapshot", timeout=self.config.kernel.hook_timeout, ctx=rt.ctx
         )
-        return None if state is NOT_IMPLEMENTED or state is None else dict(state)
+        if state is NOT_IMPLEMENTED or state is None:
+            return None
+        warn_unless_json(rt.name, state)
+        return dict(state)
+
+    async def handover(self, rt: PluginRuntime) -> dict[str, Any]:
+        """The active in-process instance's ``orrery_handover`` (empty when it has none).
+
+        Sandboxed instances never hand over: their objects live in another process
+        (the worker refuses a plugin that implements the hook).
+        """
+        assert rt.instance is not None
+        if not isinstance(rt.instance, Plugin):
+            return {}
+        live = await self.call(
+            rt, rt.instance, "orrery_handover", timeout=self.config.kernel.hook_timeout, ctx=rt.ctx
+        )
+        if live is NOT_IMPLEMENTED or live is None:
+            return {}
+        if not isinstance(live, dict):
+            raise PluginError(
+                f"plugin {rt.name!r}: orrery_handover returned {type(live).__name__}; "
+                f"return a dict of name -> object",
+                plugin=rt.name,
+            )
+        return live
 
     async def health(self, rt: PluginRuntime) -> dict[str, Any]:
         assert rt.instance is not None

@@ -12,7 +12,7 @@ import pluggy
 from orrery.kernel._choices import OperatorChoices
 from orrery.kernel._config import OrreryConfig, plugin_section, validate_plugin_config
 from orrery.kernel.errors import DependencyError, PluginError, PluginNotFound
-from orrery.sdk import ConfigError
+from orrery.sdk import Clock, ConfigError
 
 from ._hooks import HookRelay, new_pluggy_manager
 from ._lifecycle import Lifecycle
@@ -45,6 +45,7 @@ class PluginManager:
         bus: BusProvider | None = None,
         storage: StorageProvider | None = None,
         choices: OperatorChoices | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.config = config
         self.plugins_dirs = [Path(d) for d in plugins_dirs]
@@ -62,6 +63,7 @@ class PluginManager:
             routes=self.routes,
             bus=bus,
             storage=storage,
+            clock=clock,
         )
         self.choices = choices or OperatorChoices()
         for name, values in self.choices.config.items():

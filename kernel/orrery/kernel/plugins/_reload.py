@@ -144,10 +144,13 @@ class Reloader:
         await old_ctx.bus.hold()
         try:
             state = await self.lifecycle.snapshot(rt)
+            live = await self.lifecycle.handover(rt)
             incoming = PluginRuntime(
                 info=rt.info, candidate=fresh, settings=settings, config=config
             )
-            instance, ctx = await self.lifecycle.launch(incoming, restore=state, staged=True)
+            instance, ctx = await self.lifecycle.launch(
+                incoming, restore=state, handed_over=live, staged=True
+            )
         except PluginError as e:
             old_ctx.bus.resume()
             raise PluginError(

@@ -44,7 +44,7 @@ class PluginRuntime:
     config: Any = None
     #: The running instance: a Plugin, or the SandboxHost of a sandboxed plugin.
     instance: Any = None
-    ctx: KernelContext | None = None
+    ctx: KernelContext[Any] | None = None
     #: The FAILED state came from resolution (recomputed), not from the plugin's own start.
     resolution_failed: bool = False
 

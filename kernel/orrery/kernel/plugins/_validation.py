@@ -11,7 +11,7 @@ from typing import Any
 
 from orrery.kernel.errors import PluginValidationError
 from orrery.sdk import Plugin, hookspecs
-from orrery.sdk._markers import PROJECT_NAME
+from orrery.sdk.wire import PROJECT_NAME
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 from pydantic import BaseModel

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 from orrery.sdk import Event
-from orrery.sdk._event import parse_time_ns
+from orrery.sdk.wire import parse_time_ns
 
 __all__ = ["decode_event", "encode_event"]
 

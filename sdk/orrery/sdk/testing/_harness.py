@@ -1,7 +1,7 @@
-"""pytest fixtures for testing Orrery plugins against a real in-process kernel.
+"""The kernel harness: a real in-process kernel plus helpers to assert on it.
 
-Installed as the pytest plugin ``orrery`` (entry point ``pytest11``), so a plugin's test
-suite gets these fixtures without imports::
+Its fixtures (``orrery_kernel``, ``orrery_plugins_dir``) reach a plugin's test suite
+through the pytest plugin ``orrery`` (entry point ``pytest11``), without imports::
 
     async def test_replies(orrery_kernel):
         async with orrery_kernel(MyPlugin, config={"greeting": "hi"}) as k:
@@ -26,15 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from orrery.sdk import Clock, Event, Plugin, subject_matches, validate_pattern
 
-from ._event import Event
-from ._plugin import Plugin
-from ._subjects import subject_matches, validate_pattern
+from ._http import DaemonApp, HttpResult
 
 if TYPE_CHECKING:
     from orrery.kernel import Kernel  # noqa: TID251 - typing only
 
-__all__ = ["EventWaiter", "KernelHarness", "orrery_kernel", "orrery_plugins_dir"]
+__all__ = ["EventWaiter", "KernelHarness", "matches", "orrery_kernel", "orrery_plugins_dir"]
 
 
 class EventWaiter:
@@ -80,10 +79,39 @@ class KernelHarness:
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
+        self._daemon: DaemonApp | None = None
+
+    async def http(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        query: Mapping[str, Any] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpResult:
+        """Send a request to the real daemon app over this kernel (loopback HTTP, with
+        the API token): ``r = await k.http("GET", "/v1/plugins/x/items", query={...})``,
+        then ``r.status``, ``r.json()``, ``r.text``, ``r.headers``."""
+        if self._daemon is None:
+            self._daemon = DaemonApp(self.kernel)
+        return await self._daemon.request(method, path, json=json, query=query, headers=headers)
+
+    async def aclose(self) -> None:
+        """Stop the HTTP listener, if `http` started one (the fixture calls this)."""
+        if self._daemon is not None:
+            await self._daemon.close()
+            self._daemon = None
 
     @property
     def bus(self) -> Any:
         return self.kernel.bus
+
+    @property
+    def clock(self) -> Clock:
+        """The kernel's clock (what plugins get as ``ctx.clock``)."""
+        clock: Clock = self.kernel.clock
+        return clock
 
     @property
     def plugins(self) -> Mapping[str, Any]:
@@ -148,6 +176,7 @@ def orrery_kernel(tmp_path: Path) -> HarnessFactory:
     folder plugins) in a temporary state directory. ``config`` may be a plugin's own
     settings (when one class is given) or a whole orrery.toml-shaped mapping with a
     ``plugins`` table. Entry-point discovery is off unless ``entry_points=True``.
+    ``clock=ManualClock()`` makes the plugins' ``ctx.clock`` move only when told to.
     """
     counter = iter(range(1_000_000))
 
@@ -163,7 +192,11 @@ def orrery_kernel(tmp_path: Path) -> HarnessFactory:
         options.setdefault("env", {})
         kernel = Kernel(plugins=plugins, config=_whole_config(plugins, config), **options)
         async with kernel:
-            yield KernelHarness(kernel)
+            harness = KernelHarness(kernel)
+            try:
+                yield harness
+            finally:
+                await harness.aclose()
 
     return factory
 
