@@ -221,8 +221,9 @@ async def test_start_provides_the_registry_and_routes(started: Started) -> None:
         ("PUT", "/dashboards/{name}"),
         ("DELETE", "/dashboards/{name}"),
     }
-    # One synchronous subscription counts everything (events per prefix, kernel events).
-    assert [s.pattern for s in ctx.bus.subscriptions] == [">"]
+    # One synchronous subscription, to kernel events only: bus traffic of every topic
+    # is counted by the kernel and read at scrape time.
+    assert [s.pattern for s in ctx.bus.subscriptions] == ["orrery.>"]
 
 
 async def test_other_plugins_metrics_show_up_on_the_prometheus_route(started: Started) -> None:
@@ -267,7 +268,7 @@ async def test_kernel_events_become_metrics(started: Started) -> None:
     # A reload is announced with the state the plugin is in afterwards.
     await kernel("orrery.plugin.reloaded", {"name": "scheduler", "state": "active"})
     await kernel("orrery.http.request", {"duration_s": 0.02, "route": "/v1/plugins"})
-    await kernel("orders.created", {"id": 1})  # not a kernel topic: prefix only
+    await kernel("orders.created", {"id": 1})  # not a kernel topic: not seen here
     registry: MetricsRegistry = ctx.services.get(METRICS)
     events = registry.get("orrery_events_total")
     assert events is not None
@@ -296,11 +297,7 @@ async def test_kernel_events_become_metrics(started: Started) -> None:
     reloads = registry.get("orrery_plugin_reloads_total")
     assert reloads is not None and reloads.labels("scheduler").value == 1
     by_prefix = registry.get("orrery_bus_events_total")
-    assert by_prefix is not None
-    assert {values: child.value for values, child in by_prefix.children()} == {
-        ("orrery",): 4,
-        ("orders",): 1,
-    }
+    assert by_prefix is None or not by_prefix.children()  # the kernel counts those
 
 
 async def test_series_and_export_routes(started: Started, clock: ManualClock) -> None:
