@@ -19,12 +19,15 @@ from orrery.sdk.errors import NoResponders, RequestTimeout
 from orrery.sdk.wire import validate_headers
 
 from ._causation import current_event, lineage
+from ._jsonable import PLAIN as _PLAIN
 from ._jsonable import check_data, refusal
+from ._jsonable import encode as _encode
 from ._names import PluginNames
 from ._subscription import MemorySubscription
 from ._target import Waiter
 from .errors import (
     BusClosed,
+    InvalidData,
     InvalidGroup,
     InvalidHeaders,
     TooManySubscriptions,
@@ -134,9 +137,13 @@ class BusClient:
         if route is None:
             route = self._bus.route(topic)
         remote = self._remote
-        if remote is None:
-            # A networked bus encodes every event anyway: it refuses there, once.
-            check_data(topic, data)
+        if remote is None and data.__class__ not in _PLAIN:
+            # The JSON check, inline (one encode). A networked bus encodes every event
+            # anyway: it refuses there, once.
+            try:
+                _encode(data)
+            except Exception as e:
+                raise refusal(topic, data) or InvalidData(topic, type(data), "data", data) from e
         if headers is not None:
             headers = _checked_headers(headers)
         now = _time_ns()

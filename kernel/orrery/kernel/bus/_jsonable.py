@@ -9,18 +9,20 @@ import msgspec
 
 from .errors import InvalidData
 
-__all__ = ["check_data", "refusal"]
+__all__ = ["PLAIN", "check_data", "encode", "refusal"]
 
 # What the daemon's streams and the NATS wire encode with (msgspec's JSON encoder), so a
 # value that passes here can be written everywhere an event goes.
-_encode = msgspec.json.Encoder().encode
-_PLAIN = frozenset({type(None), str, int, float, bool})
+encode = msgspec.json.Encoder().encode
+#: Types let through without encoding.
+PLAIN = frozenset({type(None), str, int, float, bool})
+_encode = encode
 
 
 def check_data(topic: str, data: Any) -> None:
     """Raise `InvalidData` unless ``data`` can be encoded as JSON (one encode; plain
     scalars are let through without it)."""
-    if data.__class__ in _PLAIN:
+    if data.__class__ in PLAIN:
         return
     try:
         _encode(data)
