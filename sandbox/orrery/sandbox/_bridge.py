@@ -150,6 +150,8 @@ class Bridge:
                 try:
                     value = sync(*args)
                 except Exception as e:
+                    if not call_id:  # nobody waits for the answer: say it in the plugin's log
+                        self.ctx.log.error("%s refused: %s", op, e)
                     self._answer(worker, call_id, False, e)
                 else:
                     self._answer(worker, call_id, True, value)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from orrery.sdk import Bus, Event, Handler, validate_pattern
 from orrery.sdk.errors import NoResponders, RequestTimeout
 from orrery.sdk.wire import validate_headers
 
 from ._causation import current_event, lineage
+from ._host import ClientHost
 from ._jsonable import PLAIN as _PLAIN
 from ._jsonable import check_data, refusal
 from ._jsonable import encode as _encode
@@ -32,9 +33,6 @@ from .errors import (
     InvalidHeaders,
     TooManySubscriptions,
 )
-
-if TYPE_CHECKING:
-    from ._memory import MemoryBus
 
 __all__ = ["BusClient"]
 
@@ -69,7 +67,7 @@ class BusClient:
 
     def __init__(
         self,
-        bus: MemoryBus,
+        bus: ClientHost,
         source: str,
         *,
         staged: bool = False,
@@ -96,7 +94,7 @@ class BusClient:
         self._limit = max_subscriptions
 
     @property
-    def bus(self) -> MemoryBus:
+    def bus(self) -> ClientHost:
         """The bus this client publishes on."""
         return self._bus
 
