@@ -30,12 +30,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
-
-import tempfile
 from pathlib import Path
+from typing import Any
 
 from orrery.kernel import Kernel
 from orrery.kernel.bus import MemoryBus  # noqa: TID251 - the ban is meant for orrery.sdk

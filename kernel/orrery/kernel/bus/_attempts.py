@@ -71,6 +71,12 @@ async def run_attempts(
             if host.handle_failure(sub, event, exc, max(attempts, 1)):
                 return
             continue
+        if watchdog is not None and watchdog.expired():
+            # Cancelled for taking too long, but the handler swallowed it and returned:
+            # a success; take the cancellation back so the worker is not left cancelling.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
         if result is not None and event.replyto is not None:
             host.answer(event.replyto, result)
         return
