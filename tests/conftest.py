@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,13 @@ from pathlib import Path
 import pytest
 
 PluginWriter = Callable[..., Path]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_state(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Daemons record themselves for the CLI under $XDG_STATE_HOME/orrery: keep the
+    records of test daemons (and daemon subprocesses, which inherit it) out of ~."""
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
 
 
 @pytest.fixture

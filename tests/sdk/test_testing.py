@@ -27,7 +27,7 @@ class Catalog(Plugin):
         async def add(request: HttpRequest) -> Any:
             body = await request.json()
             if not isinstance(body, dict) or "key" not in body:
-                raise ValueError("send {\"key\": ..., \"value\": ...}")
+                raise ValueError('send {"key": ..., "value": ...}')
             return {"added": body["key"], "by": request.principal}
 
         ctx.http.route("GET", "/items/{key}", get_item)

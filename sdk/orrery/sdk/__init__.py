@@ -3,7 +3,6 @@
 It stays light on purpose: a sandboxed worker imports just this and the plugin.
 """
 
-from ._clock import Clock, SystemClock
 from ._context import (
     Bus,
     Context,
@@ -24,6 +23,7 @@ from ._markers import hookimpl, hookspec
 from ._plugin import Plugin
 from ._services import ServiceKey
 from ._subjects import subject_matches, validate_pattern, validate_topic
+from .clock import Clock, SystemClock
 from .errors import (
     BusError,
     ConfigError,

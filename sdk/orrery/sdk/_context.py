@@ -12,9 +12,9 @@ from typing import Any, Protocol, TypeVar, overload, runtime_checkable
 
 from typing_extensions import TypeVar as DefaultTypeVar
 
-from ._clock import Clock
 from ._event import Event
 from ._services import ServiceKey
+from .clock import Clock
 
 __all__ = [
     "Bus",

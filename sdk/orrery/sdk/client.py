@@ -9,7 +9,9 @@ this to reach the daemon the same way the built-in commands do::
     tasks = client.call("GET", "/v1/plugins/scheduler/tasks")
 
 The daemon writes its URL to ``<state-dir>/daemon.json`` and its bearer token to
-``<state-dir>/token`` (mode 0600).
+``<state-dir>/token`` (mode 0600). `find_state_dir` finds the daemon to talk to from
+any directory (see `orrery.sdk.cli` for the options plugin commands share).
+``client.text(...)`` returns a ``text/plain`` answer (CSV, Prometheus) as a string.
 """
 
 from __future__ import annotations
@@ -20,26 +22,40 @@ import stat
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ._locate import (
+    CONTEXT_FILE,
+    DAEMON_FILE,
+    DEFAULT_STATE_DIR,
+    context_path,
+    find_state_dir,
+    forget_daemon,
+    remember_daemon,
+)
 from .errors import ApiError, DaemonNotRunning, OrreryError
 
 __all__ = [
+    "CONTEXT_FILE",
     "DAEMON_FILE",
+    "DEFAULT_STATE_DIR",
     "TOKEN_FILE",
     "ApiError",
     "DaemonAddress",
     "DaemonClient",
     "DaemonNotRunning",
     "connect",
+    "context_path",
+    "find_state_dir",
+    "forget_daemon",
     "read_daemon_file",
     "read_token",
+    "remember_daemon",
 ]
 
-DAEMON_FILE = "daemon.json"
 TOKEN_FILE = "token"
 log = logging.getLogger("orrery.client")
 
@@ -95,19 +111,30 @@ class DaemonClient:
     token: str
     timeout: float = 300.0
 
-    def _request(self, method: str, path: str, body: Any = None) -> urllib.request.Request:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: Mapping[str, Any] | None = None,
+        accept: str = "application/json",
+    ) -> urllib.request.Request:
         data = None if body is None else json.dumps(body).encode()
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": accept}
         if data is not None:
             headers["Content-Type"] = "application/json"
+        if query:
+            clean = {k: _query_value(v) for k, v in query.items() if v is not None}
+            if clean:
+                path += ("&" if "?" in path else "?") + urllib.parse.urlencode(clean)
         return urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
 
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        """Send one request; the JSON answer, or `ApiError` / `DaemonNotRunning`."""
-        request = self._request(method, path, body)
+    def _send(self, request: urllib.request.Request) -> bytes:
         try:
             with _opener.open(request, timeout=self.timeout) as response:
-                raw = response.read()
+                raw: bytes = response.read()
+                return raw
         except urllib.error.HTTPError as e:
             raise _api_error(e) from None
         except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
@@ -117,7 +144,36 @@ class DaemonClient:
                 f"'orrery daemon' or pass --url",
                 url=self.url,
             ) from e
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Send one request; the JSON answer, or `ApiError` / `DaemonNotRunning`.
+
+        ``query`` values are sent as text (None ones are left out, booleans as
+        ``true``/``false``).
+        """
+        raw = self._send(self._request(method, path, body, query=query))
         return json.loads(raw) if raw else None
+
+    def text(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: Mapping[str, Any] | None = None,
+        accept: str = "text/plain",
+    ) -> str:
+        """Like `call`, for an answer that is not JSON (CSV, Prometheus text): the body as
+        text. Errors are the same `ApiError` / `DaemonNotRunning`."""
+        raw = self._send(self._request(method, path, body, query=query, accept=accept))
+        return raw.decode("utf-8", errors="replace")
 
     def stream(self, pattern: str, last_event_id: str | None = None) -> Iterator[tuple[str, Any]]:
         """Yield ``("event", cloudevent)`` and ``("notice", notice)`` from the SSE stream."""
@@ -146,6 +202,12 @@ class DaemonClient:
                     kind = line[6:].strip()
                 elif line.startswith("data:"):
                     data += line[5:].strip()
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _api_error(e: urllib.error.HTTPError) -> ApiError:

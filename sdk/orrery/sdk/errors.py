@@ -23,6 +23,7 @@ __all__ = [
     "RequestTimeout",
     "ServiceNotFound",
     "StoreError",
+    "UsageError",
     "WrongExpectedVersion",
 ]
 
@@ -171,3 +172,10 @@ class ApiError(OrreryError):
         self.status = status
         self.message = message
         self.field = field
+
+
+class UsageError(OrreryError):
+    """A command was used wrongly (a bad argument, no daemon to talk to, no token).
+
+    Plugin commands built with `orrery.sdk.cli` exit with status 2 for it.
+    """

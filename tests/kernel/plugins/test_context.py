@@ -53,12 +53,19 @@ async def test_a_plugin_sees_the_kernels_node_id_and_clock(orrery_kernel) -> Non
             seen["clock"] = ctx.clock
             seen["restored"] = ctx.restored
             seen["handed"] = ctx.handed_over
+            seen["is_context"] = isinstance(ctx, Context)
 
     clock = ManualClock(start=1_800_000_000.0)
     async with orrery_kernel(Probe, node_id="node-test", clock=clock) as k:
         k.assert_state("probe", "active")
         assert k.clock is clock
-    assert seen == {"node": "node-test", "clock": clock, "restored": None, "handed": {}}
+    assert seen == {
+        "node": "node-test",
+        "clock": clock,
+        "restored": None,
+        "handed": {},
+        "is_context": True,  # the kernel's context implements the SDK protocol
+    }
 
 
 async def test_the_default_clock_is_the_system_clock(orrery_kernel) -> None:
@@ -244,7 +251,7 @@ async def test_a_sandboxed_plugin_sees_node_id_and_restored_state(
     make_kernel, write_plugin
 ) -> None:
     source = """
-from orrery.sdk import Plugin, hookimpl
+from orrery.sdk import Context, Plugin, hookimpl
 
 class Boxed(Plugin):
     name = "boxed"
@@ -259,7 +266,7 @@ class Boxed(Plugin):
     @hookimpl
     def orrery_start(self, ctx):
         seen = {{"node": ctx.node_id, "restored": ctx.restored, "handed": ctx.handed_over,
-                 "now": ctx.clock.now() > 0}}
+                 "now": ctx.clock.now() > 0, "is_context": isinstance(ctx, Context)}}
         ctx.bus.subscribe("boxed.ask", lambda e: seen)
 """
     path = write_plugin("boxed.py", source.format(version="1"))
@@ -268,7 +275,13 @@ class Boxed(Plugin):
         path.write_text(source.format(version="2"))
         await k.reload("boxed")
         second = await k.bus.request("boxed.ask", None)
-    assert first == {"node": "node-box", "restored": None, "handed": {}, "now": True}
+    assert first == {
+        "node": "node-box",
+        "restored": None,
+        "handed": {},
+        "now": True,
+        "is_context": True,  # the worker's context implements the SDK protocol too
+    }
     assert second["restored"] == {"from": "1"}
 
 

@@ -24,6 +24,8 @@ app = typer.Typer(
     help="Orrery: a plugin microkernel for multi-agent systems.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help and one-line usage errors, for plugin sub-commands too (no rich boxes).
+    rich_markup_mode=None,
 )
 app.command("run", help="Run the kernel in the foreground until Ctrl-C.")(run_command)
 app.command("daemon", help="Run the kernel behind the HTTP API until SIGTERM or Ctrl-C.")(

@@ -13,7 +13,10 @@ __all__ = ["plugin_app"]
 plugin_app = typer.Typer(help="Write plugins.", no_args_is_help=True)
 
 
-@plugin_app.command("new", help="Create ./orrery-NAME: a plugin package with config and tests.")
+@plugin_app.command(
+    "new",
+    help="Create ./orrery-NAME: a plugin package in the standard layout, with tests and docs.",
+)
 def new_plugin(
     name: Annotated[str, typer.Argument(help="Plugin name, e.g. 'weather' or 'pdf-ingest'.")],
     directory: Annotated[Path, typer.Option("--dir", help="Where to create the project.")] = Path(
@@ -26,3 +29,5 @@ def new_plugin(
     typer.echo(f"  cd {root}")
     typer.echo("  pip install -e '.[test]'   # Orrery now discovers the plugin")
     typer.echo("  pytest                     # its tests run against a real kernel")
+    typer.echo("  orrery plugins rescan      # a running daemon starts it")
+    typer.echo(f"  orrery {name} ping         # its own command line")

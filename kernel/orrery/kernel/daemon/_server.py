@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 from orrery.kernel._kernel import Kernel
+from orrery.sdk.client import forget_daemon, remember_daemon
 
 from ._api_system import DRAINING
 from ._app import build_app
@@ -139,6 +140,8 @@ class Daemon:
         shown = f"[{host}]" if ":" in str(host) else str(host)
         self.url = settings.url = f"http://{shown}:{port}"
         write_daemon_file(self.kernel.state_dir, DaemonAddress(self.url, os.getpid(), time.time()))
+        # So `orrery <command>` finds this daemon from any directory.
+        remember_daemon(self.kernel.state_dir, self.url, os.getpid())
 
     async def stop(self) -> None:
         """Drain: refuse new connections, finish in-flight requests (bounded by the grace
@@ -164,6 +167,7 @@ class Daemon:
             self._kernel_started = False
             await self.kernel.stop()
         if self._lock.held:
+            forget_daemon(self.kernel.state_dir, os.getpid())
             remove_daemon_file(self.kernel.state_dir)
             self._lock.release()
 

@@ -8,13 +8,15 @@ from ._pip import run_pip
 from ._resolution import Declared, Resolution, resolve
 from ._routes import Route, RouteTable
 from ._services import ServiceRegistry
+from ._site import refresh_site_paths
 from ._state import PluginInfo, PluginState
-from ._validation import PluginSpec, validate_plugin_class
+from ._validation import NAME_PATTERN, PluginSpec, validate_plugin_class
 from ._watcher import FolderWatcher
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "FOLDER_VERSION",
+    "NAME_PATTERN",
     "Declared",
     "FolderWatcher",
     "HookRelay",
@@ -29,6 +31,7 @@ __all__ = [
     "RouteTable",
     "ServiceRegistry",
     "class_candidate",
+    "refresh_site_paths",
     "resolve",
     "run_pip",
     "validate_plugin_class",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import traceback
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from orrery.kernel.errors import PluginError
 from orrery.sdk import Plugin
 
 from ._fresh_import import forget_modules, import_fresh
+from ._site import refresh_site_paths
 from ._validation import PluginSpec, validate_plugin_class, validate_sandboxed
 
 __all__ = [
@@ -83,7 +83,8 @@ def _describe(exc: BaseException) -> str:
 
 def entry_points() -> list[importlib_metadata.EntryPoint]:
     """The ``orrery.plugins`` entry points installed now (nothing imported)."""
-    importlib.invalidate_caches()
+    # Also makes editable installs done since start-up importable (their .pth files).
+    refresh_site_paths()
     return list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from orrery.kernel.errors import KernelError
-from orrery.kernel.plugins._validation import NAME_PATTERN
+from orrery.kernel.plugins import NAME_PATTERN
 
-from ._templates import TEMPLATES
+from ._package import PACKAGE_FILES
+from ._project import PROJECT_FILES
 
-__all__ = ["ScaffoldError", "create_plugin_project"]
+__all__ = ["ScaffoldError", "create_plugin_project", "render"]
 
 _ORRERY_VERSION = "0.1"
 
@@ -18,8 +19,31 @@ class ScaffoldError(KernelError):
     """The project cannot be created (bad name, directory exists)."""
 
 
+def _names(name: str) -> dict[str, str]:
+    words = name.replace("_", "-").split("-")
+    cls = "".join(word.capitalize() for word in words)
+    return {
+        "__NAME__": name,
+        "__PACKAGE__": "orrery_" + name.replace("-", "_"),
+        "__CLS__": cls,
+        "__CONST__": "_".join(words).upper(),
+        "__ORRERY__": _ORRERY_VERSION,
+        # Sorted as isort sorts them, so the generated package passes ruff as it is.
+        "__ERRORS__": ", ".join(sorted(["InvalidInput", f"{cls}Error"])),
+    }
+
+
+def render(template: str, name: str) -> str:
+    """Fill in a template's placeholders for plugin ``name``: ``__NAME__`` (the plugin
+    name), ``__PACKAGE__`` (``orrery_<name>``), ``__CLS__`` (CamelCase name),
+    ``__CONST__`` (the service key constant) and ``__ORRERY__`` (Orrery's version)."""
+    for placeholder, value in _names(name).items():
+        template = template.replace(placeholder, value)
+    return template
+
+
 def create_plugin_project(name: str, parent: Path) -> Path:
-    """Create ``<parent>/orrery-<name>/`` and return its path.
+    """Create ``<parent>/orrery-<name>/`` in the standard plugin layout; return its path.
 
     Raises `ScaffoldError` for a name that is not a valid plugin name or a directory
     that already exists (nothing is overwritten).
@@ -32,11 +56,11 @@ def create_plugin_project(name: str, parent: Path) -> Path:
     root = parent / f"orrery-{name}"
     if root.exists():
         raise ScaffoldError(f"{root} already exists; choose another name or remove it")
-    package = "orrery_" + name.replace("-", "_")
-    cls = "".join(part.capitalize() for part in name.replace("_", "-").split("-")) + "Plugin"
-    values = {"name": name, "package": package, "cls": cls, "orrery": _ORRERY_VERSION}
-    for template_path, template in TEMPLATES.items():
-        path = root / template_path.format(**values)
+    package = _names(name)["__PACKAGE__"]
+    files = {f"src/{package}/{path}": text for path, text in PACKAGE_FILES.items()}
+    files.update({render(path, name): text for path, text in PROJECT_FILES.items()})
+    for relative, template in files.items():
+        path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(**values), encoding="utf-8")
+        path.write_text(render(template, name), encoding="utf-8")
     return root

@@ -17,16 +17,23 @@ This package imports the kernel lazily, inside the fixtures, so ``import orrery.
 stays light.
 """
 
-# A subpackage of orrery.sdk may use the SDK's private modules (a package's own).
-from orrery.sdk._clock import ManualClock
+from orrery.sdk.clock import ManualClock
 
 from ._fakes import FakeRequest, MemoryStore
-from ._harness import EventWaiter, KernelHarness, matches, orrery_kernel, orrery_plugins_dir
+from ._harness import (
+    EventWaiter,
+    HarnessFactory,
+    KernelHarness,
+    matches,
+    orrery_kernel,
+    orrery_plugins_dir,
+)
 from ._http import HttpResult
 
 __all__ = [
     "EventWaiter",
     "FakeRequest",
+    "HarnessFactory",
     "HttpResult",
     "KernelHarness",
     "ManualClock",

@@ -33,7 +33,14 @@ from ._http import DaemonApp, HttpResult
 if TYPE_CHECKING:
     from orrery.kernel import Kernel  # noqa: TID251 - typing only
 
-__all__ = ["EventWaiter", "KernelHarness", "matches", "orrery_kernel", "orrery_plugins_dir"]
+__all__ = [
+    "EventWaiter",
+    "HarnessFactory",
+    "KernelHarness",
+    "matches",
+    "orrery_kernel",
+    "orrery_plugins_dir",
+]
 
 
 class EventWaiter:
@@ -147,6 +154,7 @@ class KernelHarness:
         return await self.kernel.reload(name)
 
 
+#: The type of the ``orrery_kernel`` fixture, to annotate tests with.
 HarnessFactory = Callable[..., Any]
 
 

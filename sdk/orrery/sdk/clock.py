@@ -1,7 +1,9 @@
 """Clocks: plugins take time from ``ctx.clock`` so tests decide when things happen.
 
-`SystemClock` is the real one. `ManualClock` (exported from `orrery.sdk.testing`)
-moves only when told to, and wakes whatever waits on it when it does.
+`SystemClock` is the real one (also ``orrery.sdk.SystemClock``). `ManualClock` (also
+``orrery.sdk.testing.ManualClock``) moves only when told to, and wakes whatever waits
+on it when it does. This module imports nothing but the standard library, so a
+plugin's own code may take a `ManualClock` from here without importing pytest.
 """
 
 from __future__ import annotations
