@@ -249,9 +249,9 @@ class BusClient:
         if group is not None:
             if not isinstance(group, str) or not group or any(c.isspace() for c in group):
                 raise InvalidGroup(group)
-            group = self._names.scoped("group", group)
+            group = self._names.scoped("group", group, pattern)
         if durable is not None and isinstance(durable, str):
-            durable = self._names.scoped("durable", durable)
+            durable = self._names.scoped("durable", durable, pattern)
         if timeout is not None and not timeout > 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if self._limit is not None and len(self._subs) >= self._limit:

@@ -32,8 +32,9 @@ class PluginNames:
             if scope in ("bus.group", "bus.durable") and target
         )
 
-    def scoped(self, kind: str, name: str) -> str:
-        """The bus-wide name of group (``kind="group"``) or durable ``name``.
+    def scoped(self, kind: str, name: str, pattern: str) -> str:
+        """The bus-wide name of group (``kind="group"``) or durable ``name`` (subscribed
+        on ``pattern``).
 
         Raises `InvalidGroup` / `InvalidDurable` for a malformed name and
         `orrery.sdk.PermissionDenied` for another plugin's name without the permission.
@@ -49,7 +50,7 @@ class PluginNames:
             )
             if kind == "group":
                 raise InvalidGroup(name, message)
-            raise InvalidDurable(name, "", message)
+            raise InvalidDurable(name, pattern, message)
         if not sep or owner == namespace:
             return f"{namespace}/{local}"
         wanted = f"{owner}/{local}"
