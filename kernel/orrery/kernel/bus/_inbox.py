@@ -40,11 +40,6 @@ class Inbox:
         """No event queued, no slot reserved, no publisher waiting."""
         return not self._events and self._reserved == 0 and not self._waiters
 
-    @property
-    def contended(self) -> bool:
-        """Publishers are waiting for room."""
-        return bool(self._waiters)
-
     def has_room(self) -> bool:
         """Whether an event may be appended now without cutting in line."""
         return not self._waiters and len(self._events) + self._reserved < self._capacity

@@ -144,11 +144,6 @@ class JournalFeed(Target):
         return self._pattern
 
     @property
-    def position(self) -> int:
-        """The stream version up to which every event is acknowledged."""
-        return self._position
-
-    @property
     def target(self) -> Target:
         """Publishes on the pattern are routed to the feed itself (it appends them)."""
         return self

@@ -8,8 +8,6 @@ only when scraped.
 
 from __future__ import annotations
 
-from orrery.sdk import Event
-
 from ._target import Target
 
 __all__ = ["OTHER_PREFIX", "Route", "Traffic", "TrafficBook"]
@@ -79,10 +77,6 @@ class TrafficBook:
             if traffic is None:
                 traffic = self._by_prefix[prefix] = Traffic()
         return traffic
-
-    def delivered(self, event: Event, count: int) -> None:
-        """``count`` local subscribers got ``event`` from another node."""
-        self.of(event.type).delivered += count
 
     def snapshot(self, live: list[Route]) -> dict[str, dict[str, int]]:
         """Totals per prefix, including what the ``live`` routes counted so far."""
