@@ -50,9 +50,16 @@ async def run_attempts(
                 result = handler(event)
                 if result is not None and inspect.isawaitable(result):
                     result = await _timed(watchdog, result)
+            elif watchdog is None:
+                attempts += 1
+                result = await handler(event)
             else:
                 attempts += 1
-                result = await _timed(watchdog, handler(event))
+                mark = watchdog.begin()
+                try:
+                    result = await handler(event)
+                finally:
+                    watchdog.end(mark)
         except asyncio.CancelledError as exc:
             failure: BaseException = exc
             if watchdog is not None and watchdog.expired():
@@ -71,7 +78,7 @@ async def run_attempts(
             if host.handle_failure(sub, event, exc, max(attempts, 1)):
                 return
             continue
-        if watchdog is not None and watchdog.expired():
+        if watchdog is not None and watchdog.fired and watchdog.expired():
             # Cancelled for taking too long, but the handler swallowed it and returned:
             # a success; take the cancellation back so the worker is not left cancelling.
             task = asyncio.current_task()

@@ -44,6 +44,14 @@ class Inbox:
         """Whether an event may be appended now without cutting in line."""
         return not self._waiters and len(self._events) + self._reserved < self._capacity
 
+    def put(self, event: Event) -> bool:
+        """Append ``event`` if there is room (without cutting in line); False if not."""
+        events = self._events
+        if self._waiters or len(events) + self._reserved >= self._capacity:
+            return False
+        events.append(event)
+        return True
+
     def append(self, event: Event) -> None:
         """Append ``event`` (also beyond the bound: the caller decided it must)."""
         self._events.append(event)

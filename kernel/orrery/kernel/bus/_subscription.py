@@ -257,11 +257,12 @@ class MemorySubscription(Target):
         if not self._active:
             return None
         inbox = self._inbox
-        if not inbox.has_room() and current_worker.get() is not self:
-            return self
-        # With room, or the handler publishes to its own full queue: only this worker
-        # would make room, so waiting would never end. Accept it beyond the bound.
-        inbox.append(event)
+        if not inbox.put(event):
+            if current_worker.get() is not self:
+                return self
+            # The handler publishes to its own full queue: only this worker would make
+            # room, so waiting would never end. Accept it beyond the bound.
+            inbox.append(event)
         self._kick()
         return None
 
@@ -349,7 +350,7 @@ class MemorySubscription(Target):
         """The worker: deliver queued events one at a time, in order, until unsubscribed."""
         current_worker.set(self)
         loop = asyncio.get_running_loop()
-        inbox = self._inbox
+        inbox, host, watchdog = self._inbox, self._host, self._watchdog
         while self._active:
             if self._held:
                 self._working = False
@@ -360,13 +361,9 @@ class MemorySubscription(Target):
             resume = self._resume
             if resume is not None:
                 self._resume = None
-                self._working = True
-                await self._deliver(*resume)
+                event, attempts, pending = resume
             elif not inbox.empty:
-                event = inbox.pop()
-                self._working = True
-                self._update_inline()
-                await self._deliver(event, 0, None)
+                event, attempts, pending = inbox.pop(), 0, None
             else:
                 self._working = False
                 if self._draining:
@@ -377,20 +374,20 @@ class MemorySubscription(Target):
                 release_all(self._parked_waiters)
                 wakeup = self._wakeup = loop.create_future()
                 await wakeup
+                continue
+            if not self._working:
+                self._working = True
+                self._update_inline()
+            # Deliver: until handled or given up on (dead-lettered); then a durable member
+            # acknowledges. After an unsubscribe it was handed back to the feed instead.
+            self._current = event
+            try:
+                await run_attempts(self, host, watchdog, event, attempts, pending)
+            finally:
+                self._current = None
+            if self._feed is not None and self._active:
+                self._feed.acknowledge(event)
         self._working = False
-
-    async def _deliver(self, event: Event, attempts: int, pending: Any) -> None:
-        """Run the handler on ``event`` until it succeeds or attempts run out; a durable
-        member then acknowledges it (handled, or dead-lettered)."""
-        self._current = event
-        try:
-            await run_attempts(self, self._host, self._watchdog, event, attempts, pending)
-        finally:
-            self._current = None
-        # Returning while still active means handled or dead-lettered; after an
-        # unsubscribe the event was handed back to the feed (see `unsubscribe`).
-        if self._feed is not None and self._active:
-            self._feed.acknowledge(event)
 
     def _cancel_attempt(self) -> bool:
         """The watchdog's verdict: cancel the running attempt (in the worker task)."""

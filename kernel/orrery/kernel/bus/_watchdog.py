@@ -17,23 +17,29 @@ class Watchdog:
     """Cancels (through ``cancel``) an attempt still running ``timeout`` seconds after
     it began; `expired` then tells the worker why it was cancelled."""
 
-    __slots__ = ("_attempt", "_cancel", "_expired", "_handle", "_started", "timeout")
+    __slots__ = ("_attempt", "_cancel", "_clock", "_handle", "_started", "fired", "timeout")
 
     def __init__(self, timeout: float, cancel: Callable[[], bool]) -> None:
         self.timeout = timeout
         self._cancel = cancel
         self._attempt = 0
         self._started = 0.0  # 0.0: no attempt running
-        self._expired = 0
+        #: The number of the attempt cancelled for taking too long (0: none).
+        self.fired = 0
         self._handle: asyncio.TimerHandle | None = None
+        self._clock: Callable[[], float] | None = None  # the loop's, once running
 
     def begin(self) -> int:
         """An attempt starts now; returns its number (for `end`)."""
-        loop = asyncio.get_running_loop()
         self._attempt += 1
-        self._started = loop.time()
+        clock = self._clock
+        if clock is None:
+            clock = self._clock = asyncio.get_running_loop().time
+        self._started = clock()
         if self._handle is None:
-            self._handle = loop.call_at(self._started + self.timeout, self._check)
+            self._handle = asyncio.get_running_loop().call_at(
+                self._started + self.timeout, self._check
+            )
         return self._attempt
 
     def end(self, attempt: int) -> None:
@@ -43,8 +49,8 @@ class Watchdog:
 
     def expired(self) -> bool:
         """Whether the running attempt was cancelled for taking too long (once)."""
-        if self._expired and self._expired == self._attempt:
-            self._expired = 0
+        if self.fired and self.fired == self._attempt:
+            self.fired = 0
             return True
         return False
 
@@ -63,5 +69,5 @@ class Watchdog:
         if loop.time() < due:
             self._handle = loop.call_at(due, self._check)
         elif self._cancel():
-            self._expired = self._attempt
+            self.fired = self._attempt
             self._started = 0.0
