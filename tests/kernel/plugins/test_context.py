@@ -298,6 +298,8 @@ async def test_the_kernel_service_is_reached_through_its_public_key(orrery_kerne
             answers.append(info.queue_depth())
 
     async with orrery_kernel(Watcher, node_id="node-k") as k:
-        assert k.service(KERNEL).snapshot()["plugins"]["by_state"] == {"active": 1}
+        info = k.service(KERNEL)
+        assert info.snapshot()["plugins"]["by_state"] == {"active": 1}
+        assert isinstance(info.bus_traffic(), dict)  # every KernelInfo method is served
     assert answers[0] == ("node-k", 1)
     assert isinstance(answers[1], dict)
