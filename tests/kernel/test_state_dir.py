@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +106,33 @@ async def test_a_watcher_failure_after_plugins_started_stops_them_in_reverse(
     # Storage and the lock went too: another kernel opens the same state directory.
     async with Kernel(state_dir=tmp_path / "s", entry_points=False, env={}) as again:
         assert again.node_id == kernel.node_id
+
+
+async def test_a_lock_kept_by_a_child_of_a_dead_kernel_is_explained(tmp_path: Path) -> None:
+    # A process takes the lock, forks a child (which inherits it) and exits.
+    state = tmp_path / "s"
+    script = f"""
+import os, sys, time
+from pathlib import Path
+from orrery.kernel.state_dir import StateLock
+StateLock(Path({str(state)!r})).acquire()
+child = os.fork()
+if child == 0:
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 1)  # let the test read the parent's output to its end
+    os.dup2(null, 2)
+    time.sleep(120)
+    os._exit(0)
+print(os.getpid(), child, flush=True)
+os._exit(0)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    parent, child = map(int, out.stdout.split())
+    try:
+        with pytest.raises(StateDirLocked) as refused:
+            await Kernel(state_dir=state, entry_points=False, env={}).start()
+        assert refused.value.inherited and refused.value.pid == parent
+        assert f"inherited the lock from pid {parent}" in str(refused.value)
+        assert "fuser" in str(refused.value)
+    finally:
+        os.kill(child, signal.SIGKILL)

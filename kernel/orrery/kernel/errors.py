@@ -63,15 +63,28 @@ class PluginNotFound(KernelError, LookupError):
 
 
 class StateDirLocked(KernelError):
-    """Another kernel (a daemon, ``orrery run`` or an embedded one) uses the state directory."""
+    """Another kernel (a daemon, ``orrery run`` or an embedded one) uses the state directory.
 
-    def __init__(self, state_dir: Path, pid: int | None) -> None:
-        who = f"pid {pid}" if pid is not None else "a process whose pid is unknown"
-        stop = f"stop it (kill {pid})" if pid is not None else "stop it"
-        super().__init__(
-            f"another orrery kernel ({who}) is already using state directory {state_dir}; "
-            f"{stop}, or give this one a different state directory (--state-dir, or "
-            f"Kernel(state_dir=...))"
-        )
+    ``pid`` is the process that took the lock; ``inherited`` says it has exited and a
+    process that inherited the lock from it (a child) still holds it.
+    """
+
+    def __init__(self, state_dir: Path, pid: int | None, *, inherited: bool = False) -> None:
+        if inherited:
+            lock = state_dir / "daemon.lock"
+            message = (
+                f"state directory {state_dir} is locked by a process that inherited the lock "
+                f"from pid {pid}, which has exited; find it with 'fuser {lock}' and stop it"
+            )
+        else:
+            who = f"pid {pid}" if pid is not None else "a process whose pid is unknown"
+            stop = f"stop it (kill {pid})" if pid is not None else "stop it"
+            message = (
+                f"another orrery kernel ({who}) is already using state directory {state_dir}; "
+                f"{stop}, or give this one a different state directory (--state-dir, or "
+                f"Kernel(state_dir=...))"
+            )
+        super().__init__(message)
         self.state_dir = state_dir
         self.pid = pid
+        self.inherited = inherited

@@ -120,23 +120,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _lock_holders(path: Path) -> list[int]:
-    """Pids holding an flock on ``path``, from /proc/locks (Linux; empty elsewhere)."""
-    try:
-        st = path.stat()
-        lines = Path("/proc/locks").read_text().splitlines()
-    except OSError:
-        return []
-    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    holders = []
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == inode:
-            with contextlib.suppress(ValueError):
-                holders.append(int(fields[4]))
-    return holders
-
-
 class StateLock:
     """An exclusive, non-blocking lock on ``<state-dir>/daemon.lock`` holding our pid.
 
@@ -161,12 +144,10 @@ class StateLock:
         except BlockingIOError:
             holder = _read_pid(fd)
             os.close(fd)
-            if holder is None or not _alive(holder):
-                # The pid in the file is gone but the lock is held: a process that
-                # inherited it (a forked child) keeps it. Name that one instead.
-                others = [p for p in _lock_holders(self.path) if p != os.getpid()]
-                holder = others[0] if others else holder
-            raise StateDirLocked(self.state_dir, holder) from None
+            # The pid in the file is gone but the lock is held: a process that inherited
+            # it (a child forked without exec) keeps it.
+            inherited = holder is not None and not _alive(holder)
+            raise StateDirLocked(self.state_dir, holder, inherited=inherited) from None
         os.fchmod(fd, FILE_MODE)
         previous = _read_pid(fd)
         if previous is not None and previous != os.getpid():

@@ -107,7 +107,7 @@ class Daemon:
             # The kernel's own lock, taken before the token is read or made.
             self._lock.acquire()
         except StateDirLocked as e:
-            raise DaemonLocked(e.state_dir, e.pid) from None
+            raise DaemonLocked(e.state_dir, e.pid, inherited=e.inherited) from None
         probe: asyncio.Task[Any] | None = None
         try:
             token = load_or_create_token(self.kernel.state_dir)
