@@ -26,22 +26,8 @@ SOURCE_ROOTS = [REPO / "sdk", REPO / "kernel", REPO / "sandbox"] + sorted(
 )
 LENGTH_CHECKED = ["sdk", "kernel", "sandbox", "plugins", "tests", "bench", "examples"]
 
-# -- allow-lists: violations owned by other areas, to be emptied ------------------------
-# Each entry is "path: what is imported". Remove an entry when the code is fixed.
-ALLOWED_PRIVATE_IMPORTS: set[str] = {
-    # daemon (kernel/orrery/kernel/daemon and the kernel CLI): "the daemon imports only
-    # public orrery.kernel names" (issue 12 section 1)
-    "kernel/orrery/kernel/cli/_daemon.py: orrery.kernel._kernel",
-    "kernel/orrery/kernel/cli/_daemon.py: orrery.kernel._logging",
-    "kernel/orrery/kernel/cli/_plugins.py: orrery.kernel._config",
-    "kernel/orrery/kernel/cli/_run.py: orrery.kernel._kernel",
-    "kernel/orrery/kernel/cli/_run.py: orrery.kernel._logging",
-    "kernel/orrery/kernel/daemon/_app.py: orrery.kernel._introspection",
-    "kernel/orrery/kernel/daemon/_app.py: orrery.kernel._kernel",
-    "kernel/orrery/kernel/daemon/_http.py: orrery.kernel._introspection",
-    "kernel/orrery/kernel/daemon/_http.py: orrery.kernel._kernel",
-    "kernel/orrery/kernel/daemon/_server.py: orrery.kernel._kernel",
-}
+# -- exceptions: none today; an entry ("path: what is imported") needs a comment why ---
+ALLOWED_PRIVATE_IMPORTS: set[str] = set()
 ALLOWED_LONG_FILES: set[str] = set()
 
 

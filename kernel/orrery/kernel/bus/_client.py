@@ -430,4 +430,3 @@ def _checked_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
     except ValueError as e:
         raise InvalidHeaders(headers, str(e)) from e
     return copy or None
-

@@ -442,4 +442,3 @@ class MemorySubscription(Target):
         # Publishers waiting for room wake up and follow to the successor.
         moved.extend(self._inbox.release())
         return moved
-

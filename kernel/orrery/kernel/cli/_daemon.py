@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from orrery.kernel._kernel import Kernel
-from orrery.kernel._logging import configure_logging
+from orrery.kernel import Kernel, configure_logging
 from orrery.kernel.daemon import Daemon, read_token, serve
 
 from ._options import (

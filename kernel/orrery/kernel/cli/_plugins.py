@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from orrery.kernel._config import load_config
+from orrery.kernel import load_config
 from orrery.kernel.daemon import DaemonNotRunning, plugin_dict
 from orrery.kernel.plugins import PluginInfo, PluginManager, PluginState
 from orrery.sdk import PluginError

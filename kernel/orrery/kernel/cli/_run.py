@@ -7,8 +7,7 @@ import logging
 import signal
 from pathlib import Path
 
-from orrery.kernel._kernel import Kernel
-from orrery.kernel._logging import configure_logging
+from orrery.kernel import Kernel, configure_logging
 
 from ._options import (
     ConfigOpt,

@@ -6,8 +6,7 @@ import asyncio
 import dataclasses
 
 from aiohttp import web
-from orrery.kernel._introspection import provide_introspection
-from orrery.kernel._kernel import Kernel
+from orrery.kernel import Kernel, provide_introspection
 
 from ._api_events import EVENT_ENDPOINTS
 from ._api_logs import LOG_ENDPOINTS, LOGS

@@ -13,8 +13,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from aiohttp import web
-from orrery.kernel._introspection import UNMATCHED_ROUTE, HttpStats
-from orrery.kernel._kernel import Kernel
+from orrery.kernel import UNMATCHED_ROUTE, HttpStats, Kernel
 from pydantic import BaseModel, ValidationError
 
 from .errors import HttpError

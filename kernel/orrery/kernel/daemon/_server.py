@@ -12,7 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
-from orrery.kernel._kernel import Kernel
+from orrery.kernel import Kernel
 from orrery.kernel.errors import StateDirLocked
 from orrery.sdk.client import forget_daemon, remember_daemon
 

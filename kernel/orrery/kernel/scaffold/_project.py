@@ -5,7 +5,7 @@ from __future__ import annotations
 
 __all__ = ["PROJECT_FILES"]
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [build-system]
 requires = ["hatchling>=1.24"]
 build-backend = "hatchling.build"
@@ -45,9 +45,9 @@ select = ["I", "F", "E", "W", "UP", "B"]
 [tool.mypy]
 strict = true
 mypy_path = "src"
-'''
+"""
 
-README = '''\
+README = """\
 # orrery-__NAME__
 
 An [Orrery](https://pypi.org/project/orrery/) plugin. It answers `__NAME__.ping` with
@@ -72,9 +72,9 @@ The layout is the standard one (Orrery's DESIGN.md, section 12):
 | `_api.py` | one command table, served as bus request topics and HTTP routes |
 | `cli.py` | `orrery __NAME__ ...`; the only module importing typer |
 | `errors.py` | `__CLS__Error(OrreryError)` and its children |
-'''
+"""
 
-DOCS = '''\
+DOCS = """\
 # __NAME__
 
 Counts pings, durably: the count survives restarts and hot reloads.
@@ -118,7 +118,7 @@ A bad argument is a 400 naming the field over HTTP, and
 ## Guarantees
 
 Each ping is counted once, in the plugin's store, before it is answered.
-'''
+"""
 
 TEST_PLUGIN = '''\
 """The plugin in a real in-process kernel (fixtures from orrery.sdk.testing)."""
