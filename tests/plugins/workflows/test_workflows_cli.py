@@ -17,9 +17,7 @@ def test_help_lists_the_commands() -> None:
     assert "ping" in result.output and "stats" in result.output
 
 
-def test_no_daemon_is_exit_2_with_one_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_no_daemon_is_exit_2_with_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     for name in ("ORRERY_URL", "ORRERY_TOKEN", "ORRERY_STATE_DIR"):

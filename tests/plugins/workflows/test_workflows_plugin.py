@@ -40,9 +40,7 @@ async def test_other_plugins_use_the_service(orrery_kernel: HarnessFactory) -> N
         assert await service.reset() == {"count": 1}
 
 
-async def test_the_count_survives_a_restart(
-    orrery_kernel: HarnessFactory, tmp_path: Path
-) -> None:
+async def test_the_count_survives_a_restart(orrery_kernel: HarnessFactory, tmp_path: Path) -> None:
     state = tmp_path / "state"
     async with orrery_kernel(WorkflowsPlugin, state_dir=state) as k:
         await k.request("workflows.ping", {})
