@@ -2,6 +2,7 @@
 with human approval (DESIGN.md §9, §11; docs/workflows.md)."""
 
 from ._config import Settings
+from ._driver import ATTEMPT_HEADER, IDEMPOTENCY_HEADER
 from ._loader import load_definition, load_yaml
 from ._model import Approval, Compensation, Retry, Step, Workflow
 from ._plugin import WORKFLOWS, WorkflowsPlugin
@@ -18,6 +19,8 @@ from .errors import (
 )
 
 __all__ = [
+    "ATTEMPT_HEADER",
+    "IDEMPOTENCY_HEADER",
     "WORKFLOWS",
     "Approval",
     "Compensation",

@@ -1,5 +1,5 @@
 """WorkflowsPlugin: connects the parts to the kernel. The hooks only wire; the work
-happens in `_core`."""
+happens in `_engine` and `_driver`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from orrery.sdk import Context, Plugin, ServiceKey, hookimpl
 
 from ._api import Commands
 from ._config import Settings
-from ._core import PingCounter
+from ._engine import Engine
+from ._registry import Registry
 from ._service import WorkflowsService
 
 __all__ = ["WORKFLOWS", "WorkflowsPlugin"]
@@ -19,27 +20,54 @@ WORKFLOWS: ServiceKey[WorkflowsService] = ServiceKey("workflows", WorkflowsServi
 
 
 class WorkflowsPlugin(Plugin):
-    """Answers ``workflows.ping`` and ``workflows.stats`` on the bus and over HTTP."""
+    """The durable execution engine: YAML DAG workflows, retries, compensation and human
+    approval, each run an event-sourced journal stream."""
 
     name = "workflows"
-    permissions = ["bus.subscribe:workflows.>", "store"]
+    optional = {"scheduler": ">=0.1", "agents": ">=0.1"}
+    permissions = [
+        "bus.publish:workflow.>",
+        "bus.subscribe:workflow.>",
+        "bus.subscribe:workflows.>",
+        "bus.request:>",
+        "store",
+        "journal",
+    ]
     Config = Settings
 
     def __init__(self) -> None:
-        self.core: PingCounter | None = None
+        self.engine: Engine | None = None
 
     @hookimpl
     async def orrery_start(self, ctx: Context[Settings]) -> None:
-        core = self.core = PingCounter(ctx.store, ctx.clock, reply=ctx.config.reply)
-        await core.load()
-        service = WorkflowsService(core)
+        config = ctx.config
+        registry = Registry(ctx.store, ctx.log)
+        await registry.load()
+        await registry.scan_dirs(config.dirs)
+        node = config.node_id or ctx.node_id
+        engine = self.engine = Engine(
+            config, registry, ctx.journal, ctx.store, ctx.bus, ctx.clock, node, ctx.log
+        )
+        service = WorkflowsService(engine, registry)
         ctx.services.provide(WORKFLOWS, service)
         commands = Commands(service)
         commands.subscribe(ctx.bus, prefix="workflows")
         commands.mount(ctx.http)
+        await engine.start()
+
+    @hookimpl
+    async def orrery_stop(self, ctx: Context[Settings]) -> None:
+        if self.engine is not None:
+            await self.engine.stop()
 
     @hookimpl
     async def orrery_health(self, ctx: Context[Settings]) -> dict[str, Any]:
-        if self.core is None:
+        if self.engine is None:
             return {"ok": False, "reason": "not started"}
-        return {"ok": True, "pings": self.core.count}
+        errors = self.engine.registry.file_errors
+        return {
+            "ok": not errors,
+            "node": self.engine.node,
+            "driving": len(self.engine.drivers),
+            "file_errors": errors,
+        }
