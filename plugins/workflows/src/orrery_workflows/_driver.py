@@ -79,7 +79,7 @@ class RunDriver:
                 if not self._may_drive(now):
                     return
                 self._decide(now)
-                if self.batch:
+                if self.batch or self.launches:
                     if not await self._flush(now):
                         self.state = await engine.load(self.state.id)
                     continue
@@ -141,14 +141,15 @@ class RunDriver:
             claim = {"type": "run.claimed", "data": {"node": self.engine.node, "until": until}}
             events.insert(0, claim)
             self.engine.apply(state, expected, "run.claimed", claim["data"])
-        try:
-            version = await self.engine.journal.append(
-                self.stream, events, expected_version=expected
-            )
-        except WrongExpectedVersion:
-            return False
-        state.journal_version = version
-        await self.engine.appended(state, events)
+        if events:
+            try:
+                version = await self.engine.journal.append(
+                    self.stream, events, expected_version=expected
+                )
+            except WrongExpectedVersion:
+                return False
+            state.journal_version = version
+            await self.engine.appended(state, events)
         for kind, sid, attempt in launches:
             self._launch(kind, sid, attempt)
         return True
