@@ -3,6 +3,7 @@ on_timeout approve | deny | escalate; cancel; resume after a restart."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,29 @@ async def test_a_run_keeps_the_version_it_started_with(
         "svc.notify",
         "svc.notify_v2",
     ]
+
+
+async def test_workflow_files_load_from_dirs_and_a_bad_edit_keeps_the_old_version(
+    workflows_kernel: Started, tmp_path: Path
+) -> None:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "onboarding.yaml").write_text(ONBOARDING)
+    async with workflows_kernel(dirs=[str(folder)]) as (k, wf):
+        assert [w["name"] for w in wf.workflows()] == ["onboarding"]
+        health = (await k.kernel.health())["workflows"]
+        assert health["ok"] is True
+        (folder / "onboarding.yaml").write_text(
+            ONBOARDING.replace("needs: [approve]", "needs: [x]")
+        )
+        (folder / "other.yaml").write_text("name: other\nsteps:\n  - {id: a, call: svc.a}\n")
+        # the sweeper re-reads changed files each poll interval (real time)
+        for _ in range(200):
+            if any(w["name"] == "other" for w in wf.workflows()):
+                break
+            await asyncio.sleep(0.02)
+        health = (await k.kernel.health())["workflows"]
+        assert wf.workflow("onboarding")["version"] == 1
+        assert health["ok"] is False
+        [error] = health["file_errors"].values()
+        assert ":12: step 'notify' needs unknown step 'x'" in error

@@ -120,4 +120,6 @@ class Workflow(_Strict):
         raise KeyError(step_id)
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        """The definition as stored and served (defaults left out, version kept)."""
+        body = self.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        return {"name": self.name, "version": self.version, **body}
