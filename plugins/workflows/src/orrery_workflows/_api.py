@@ -49,6 +49,7 @@ class Commands:
             "start": (("POST", "/runs"), self._start),
             "runs": (("GET", "/runs"), self._runs),
             "get": (("GET", "/runs/{id}"), self._get),
+            "history": (("GET", "/runs/{id}/events"), self._history),
             "cancel": (("POST", "/runs/{id}/cancel"), self._cancel),
             "approvals": (("GET", "/approvals"), self._approvals),
             "decide": (("POST", "/runs/{id}/approvals/{step}"), self._decide),
@@ -76,6 +77,9 @@ class Commands:
 
     async def _get(self, args: dict[str, Any]) -> Any:
         return await self.service.run(_str(args, "id"))
+
+    async def _history(self, args: dict[str, Any]) -> Any:
+        return await self.service.history(_str(args, "id"))
 
     async def _cancel(self, args: dict[str, Any]) -> Any:
         return await self.service.cancel(_str(args, "id"), args.get("by"), args.get("reason"))

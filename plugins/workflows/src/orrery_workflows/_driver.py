@@ -75,6 +75,8 @@ class RunDriver:
                 await self._catch_up()
                 now = engine.clock.now()
                 if self.state.terminal:
+                    # The read model may lag the journal after a crash: catch it up.
+                    await engine.store_row(self.state)
                     return
                 if not self._may_drive(now):
                     return

@@ -137,9 +137,21 @@ class Engine:
             raise UnknownRun(run_id)
         return state
 
+    async def history(self, run_id: str) -> list[dict[str, Any]]:
+        events = [
+            {"version": e.version, "type": e.type, "data": e.data}
+            async for e in self.journal.read(self.stream(run_id))
+        ]
+        if not events:
+            raise UnknownRun(run_id)
+        return events
+
+    async def store_row(self, state: RunState) -> None:
+        await self.store.put(_RUN_ROW + state.id, state.summary())
+
     async def appended(self, state: RunState, events: list[dict[str, Any]]) -> None:
         """After a successful append: the read-model row, then the bus events."""
-        await self.store.put(_RUN_ROW + state.id, state.summary())
+        await self.store_row(state)
         for event in events:
             await self._publish(state, event["type"], event["data"])
 

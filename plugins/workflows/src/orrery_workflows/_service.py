@@ -74,6 +74,11 @@ class WorkflowsService:
         """``{id, workflow, status, steps: {ID: {status, output, attempts}}, output, error}``."""
         return (await self._engine.load(run_id)).to_json()
 
+    async def history(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's journal: ``[{version, type, data}]``, oldest first (the audit trail
+        every state of the run is folded from)."""
+        return await self._engine.history(run_id)
+
     async def wait(
         self, run_id: str, timeout: float = 60.0, *, settled: bool = True
     ) -> dict[str, Any]:
