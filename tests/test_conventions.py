@@ -41,12 +41,6 @@ ALLOWED_PRIVATE_IMPORTS: set[str] = {
     "kernel/orrery/kernel/bus/nats/_feeds.py: orrery.kernel.bus._subscription",
     "kernel/orrery/kernel/bus/nats/_feeds.py: orrery.kernel.bus._target",
     "kernel/orrery/kernel/bus/nats/_jetstream.py: orrery.kernel.bus._durable",
-    # lifecycle (kernel/orrery/kernel/plugins, _kernel.py)
-    "kernel/orrery/kernel/plugins/_lifecycle.py: orrery.kernel._config",
-    "kernel/orrery/kernel/plugins/_manager.py: orrery.kernel._choices",
-    "kernel/orrery/kernel/plugins/_manager.py: orrery.kernel._config",
-    "kernel/orrery/kernel/plugins/_reload.py: orrery.kernel._config",
-    "kernel/orrery/kernel/plugins/_runtime.py: orrery.kernel._config",
     # daemon (kernel/orrery/kernel/daemon and the kernel CLI): "the daemon imports only
     # public orrery.kernel names" (issue 12 section 1)
     "kernel/orrery/kernel/cli/_daemon.py: orrery.kernel._kernel",
@@ -59,18 +53,8 @@ ALLOWED_PRIVATE_IMPORTS: set[str] = {
     "kernel/orrery/kernel/daemon/_http.py: orrery.kernel._introspection",
     "kernel/orrery/kernel/daemon/_http.py: orrery.kernel._kernel",
     "kernel/orrery/kernel/daemon/_server.py: orrery.kernel._kernel",
-    # plugins (the standard plugin template): metrics children share a private base
-    "plugins/metrics/src/orrery_metrics/_family.py: "
-    "orrery_metrics._children._Child (an underscore name)",
-    "plugins/metrics/src/orrery_metrics/_registry.py: "
-    "orrery_metrics._children._Child (an underscore name)",
-    "plugins/metrics/src/orrery_metrics/_values.py: "
-    "orrery_metrics._children._Child (an underscore name)",
 }
-ALLOWED_LONG_FILES: set[str] = {
-    # plugins: the metrics tests move to the real kernel harness (issue 12 section 1)
-    "tests/plugins/metrics/test_metrics_plugin.py",
-}
+ALLOWED_LONG_FILES: set[str] = set()
 
 
 @dataclass(frozen=True)

@@ -130,13 +130,25 @@ async def test_queue_depth_is_counted_per_subscribing_plugin(kernel: Kernel) -> 
     assert introspection.queue_depth()["blocker"] == 0
 
 
-async def test_sandbox_restarts_come_from_the_plugin_table(kernel: Kernel) -> None:
-    # PluginInfo is what the sandbox supervisor updates; set it as it would.
-    info = kernel.plugins["blocker"]
-    info.sandbox, info.restarts = True, 3
-    snap = KernelIntrospection(kernel).snapshot()
-    assert snap["sandbox_restarts"] == {"blocker": 3}
-    assert snap["plugins"]["items"][0]["restarts"] == 3
+async def test_sandbox_restarts_come_from_the_plugin_table(tmp_path: Path) -> None:
+    # A real sandboxed plugin whose worker is killed once: the supervisor restarts it and
+    # the plugin table (and so the snapshot) counts the restart.
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "boxed.py").write_text(
+        "from orrery.sdk import Plugin\nclass Boxed(Plugin):\n    sandbox = True\n"
+    )
+    async with Kernel(
+        plugins_dirs=[folder], state_dir=tmp_path / "s", entry_points=False, env={}, watch=False
+    ) as k:
+        host = k.manager.runtime("boxed").instance
+        assert host is not None and k.plugins["boxed"].sandbox
+        host.kill("killed by the test")  # type: ignore[attr-defined]
+        async with asyncio.timeout(30):
+            await host.wait_state("active", min_restarts=1)  # type: ignore[attr-defined]
+        snap = KernelIntrospection(k).snapshot()
+        assert snap["sandbox_restarts"] == {"boxed": 1}
+        assert snap["plugins"]["items"][0]["restarts"] == 1
 
 
 async def test_provide_registers_one_service_plugins_can_reach(kernel: Kernel) -> None:

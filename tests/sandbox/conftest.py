@@ -37,6 +37,9 @@ from orrery.sdk import (
     subject_matches,
 )
 
+#: Attempts the stand-in bus gives a handler, as the kernel's ``[bus] max_attempts``.
+MAX_ATTEMPTS = 3
+
 
 class MemorySubscription:
     def __init__(self, bus: MemoryBus, pattern: str, handler: Any, group: str | None,
@@ -71,9 +74,16 @@ class MemorySubscription:
         while True:
             event, reply = await self.queue.get()
             try:
-                result = self.handler(event)
-                if asyncio.iscoroutine(result):
-                    result = await result
+                # As the kernel's bus does: a failing handler is retried, then given up.
+                for attempt in range(1, MAX_ATTEMPTS + 1):
+                    try:
+                        result = self.handler(event)
+                        if asyncio.iscoroutine(result):
+                            result = await result
+                        break
+                    except Exception:  # noqa: BLE001 - retried, then recorded
+                        if attempt == MAX_ATTEMPTS:
+                            raise
             except Exception as e:  # noqa: BLE001 - a failing handler affects no one else
                 self.failures.append(e)
                 if reply is not None and not reply.done():
@@ -392,3 +402,31 @@ def echo_plugin(plugin_file: Callable[[str, str], Path]) -> Path:
 def fake_request() -> type[FakeRequest]:
     """The request class a kernel passes to plugin route handlers (a stand-in)."""
     return FakeRequest
+
+
+#: Sandbox modes a test can run in: what namespaces (if any) wrap the worker.
+SANDBOX_MODES = ("bubblewrap", "unshare", "none")
+
+
+@pytest.fixture(params=SANDBOX_MODES)
+def sandbox_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test once per sandbox mode this machine offers: bubblewrap, the unshare
+    fallback, and no namespaces at all (Landlock, seccomp and the rest still apply)."""
+    import shutil
+
+    from orrery.sandbox import LayerStatus, _launcher
+
+    mode = request.param
+    found = dict(detect_layers())
+    if mode == "bubblewrap":
+        if found["namespaces"].mechanism != "bubblewrap":
+            pytest.skip(f"bubblewrap is not usable here: {found['namespaces'].detail}")
+        return mode
+    if mode == "unshare":
+        if not shutil.which("unshare"):
+            pytest.skip("unshare is not installed")
+        found["namespaces"] = LayerStatus("namespaces", True, "unshare", "forced by the test")
+    else:
+        found["namespaces"] = LayerStatus("namespaces", False, "", "turned off by the test")
+    monkeypatch.setattr(_launcher, "detect_layers", lambda: found)
+    return mode

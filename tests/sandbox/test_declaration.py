@@ -60,3 +60,18 @@ def test_needs_exactly_one_plugin(tmp_path) -> None:
     path.write_text("x = 1\n")
     with pytest.raises(ValueError, match="exactly one Plugin subclass"):
         read_declaration(PluginTarget.from_path(path))
+
+
+def test_an_entry_point_in_a_subpackage_is_read_without_running_its_package(
+    tmp_path,
+) -> None:
+    pkg = tmp_path / "eppkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("raise RuntimeError('the package ran')\n")
+    (pkg / "sub" / "__init__.py").write_text("raise RuntimeError('the subpackage ran')\n")
+    (pkg / "sub" / "impl.py").write_text(
+        "from orrery.sdk import Plugin\nclass Ep(Plugin):\n    name = 'deep'\n    sandbox = True\n"
+    )
+    decl = read_declaration(PluginTarget.from_ref("eppkg.sub.impl:Ep", sys_path=[str(tmp_path)]))
+    assert (decl.name, decl.sandbox) == ("deep", True)
+    assert "eppkg" not in sys.modules

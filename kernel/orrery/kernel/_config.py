@@ -36,6 +36,9 @@ class KernelSection(_Section):
     start_timeout: float = Field(10.0, gt=0)
     stop_timeout: float = Field(10.0, gt=0)
     hook_timeout: float = Field(5.0, gt=0)
+    #: Seconds a plugin module's import may take before the plugin is failed (a module
+    #: top level that never returns must not hold the kernel).
+    import_timeout: float = Field(30.0, gt=0)
     plugins_dirs: list[str] = []
     entry_points: bool = True
     #: Watch plugin folders and hot-reload changed plugins.
@@ -69,6 +72,9 @@ class BusConfig(_Section):
 class StorageConfig(_Section):
     backend: Literal["sqlite", "postgres"] = "sqlite"
     dsn: str | None = None
+    #: The SQLite file (default ``<state-dir>/orrery.db``). Kernels with their own state
+    #: directories may share one file, as nodes sharing a PostgreSQL database do.
+    path: str | None = None
 
 
 class OrreryConfig(_Section):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -29,6 +29,7 @@ from .plugins import (
     ServiceRegistry,
     run_pip,
 )
+from .state_dir import StateLock, load_node_id, private_file
 from .storage import Storage, open_storage
 
 __all__ = ["Kernel"]
@@ -50,6 +51,9 @@ class Kernel:
     TOML path, a mapping or an `OrreryConfig`, with ``ORRERY_…`` environment overrides.
     ``clock`` is what plugins get as ``ctx.clock`` (default: the system clock; tests pass
     an `orrery.sdk.testing.ManualClock`).
+
+    One kernel runs per state directory: `start` takes its lock and raises
+    `StateDirLocked` (naming the holder's pid) when another kernel holds it.
     """
 
     def __init__(
@@ -76,65 +80,87 @@ class Kernel:
         )
         self.plugin_classes = list(plugins)
         self.watch = self.config.kernel.watch if watch is None else watch
-        self._watcher: FolderWatcher | None = None
+        #: One kernel per state directory; taken by `start` (a daemon takes it earlier).
+        self.state_lock = StateLock(self.state_dir)
         self._node_id = node_id or self.config.kernel.node_id
         self._storage: Storage | None = None
         self._bus: MemoryBus | None = None
         self._manager: PluginManager | None = None
         self._kernel_bus: Bus | None = None
+        self._parts: AsyncExitStack | None = None
+        self._watcher: FolderWatcher | None = None
+        self._started = False
         self.started_at: float | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open storage, start the bus, discover, resolve and start plugins."""
-        if self._manager is not None:
+        """Lock the state directory, open storage, start the bus, discover, resolve and
+        start plugins, watch folders.
+
+        Each part is undone if a later one fails, in reverse: a kernel that could not
+        start holds nothing (no running plugin, no open storage, no lock).
+        """
+        if self._started:
             raise KernelError("kernel already started; each Kernel starts once")
+        self._started = True
         began = time.perf_counter()
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        node_id = self._node_id = self._node_id or self._load_node_id()
-        try:
-            self._storage = await open_storage(
-                self.config.storage.backend,
-                path=self.state_dir / "orrery.db",
-                dsn=self.config.storage.dsn,
+        async with AsyncExitStack() as parts:
+            self.state_lock.acquire()
+            parts.callback(self.state_lock.release)
+            node_id = self._node_id = self._node_id or load_node_id(self.state_dir)
+            configured = self.config.storage.path
+            db = Path(configured) if configured else self.state_dir / "orrery.db"
+            if self.config.storage.backend == "sqlite":
+                # SQLite gives its -wal and -shm files the database file's mode.
+                private_file(db)
+            self._storage = storage = await open_storage(
+                self.config.storage.backend, path=db, dsn=self.config.storage.dsn
             )
+            parts.push_async_callback(storage.close)
             # Durable subscriptions of the memory bus live in the storage's journal;
             # a NATS bus keeps them in JetStream. Either raises one clear error
             # (StorageUnavailable / BusUnavailable) when its server is unreachable.
-            self._bus = create_bus(self.config.bus, node_id, self._storage)
-            await self._bus.start()
-            self._kernel_bus = self._bus.client(f"orrery://{node_id}/kernel")
-            choices = OperatorChoices(self._storage.store(_KERNEL_NAMESPACE))
+            self._bus = bus = create_bus(self.config.bus, node_id, storage)
+            await bus.start()
+            parts.push_async_callback(bus.stop)
+            self._kernel_bus = bus.client(f"orrery://{node_id}/kernel")
+            choices = OperatorChoices(storage.store(_KERNEL_NAMESPACE))
             await choices.load()
-            self._manager = PluginManager(
+            # Folders are watched as they were found: one that vanishes before the
+            # watcher starts is an error, not silently unwatched.
+            watched = [d for d in self.plugins_dirs if d.is_dir()] if self.watch else []
+            self._manager = manager = PluginManager(
                 node_id=node_id,
                 config=self.config,
                 plugins_dirs=self.plugins_dirs,
                 entry_points=self.entry_points,
                 plugin_classes=self.plugin_classes,
-                bus=self._bus,
-                storage=self._storage,
+                bus=bus,
+                storage=storage,
                 choices=choices,
                 clock=self.clock,
             )
-            self._manager.prepare()
+            manager.prepare()
             provide_introspection(self)
-            await self._manager.start_all()
-            if self.watch and self.plugins_dirs:
-                self._watcher = FolderWatcher(
-                    self.plugins_dirs,
-                    self._manager.sync_path,
+            # Pushed before starting: a start that fails (or is cancelled) half-way
+            # stops exactly the plugins that did start.
+            parts.push_async_callback(self._stop_plugins, manager)
+            await manager.start_all()
+            if watched:
+                watcher = FolderWatcher(
+                    watched,
+                    manager.sync_path,
                     settle=self.config.kernel.reload_settle,
                     quiet=self.config.kernel.reload_quiet,
                 )
-                self._watcher.start()
-        except BaseException:
-            await self._close_parts()
-            raise
+                parts.push_async_callback(watcher.stop)
+                watcher.start()
+                self._watcher = watcher
+            self._parts = parts.pop_all()
         self.started_at = time.time()
         counts: dict[str, int] = {}
-        for info in self._manager.infos.values():
+        for info in manager.infos.values():
             counts[str(info.state)] = counts.get(str(info.state), 0) + 1
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no plugins"
         log.info(
@@ -151,35 +177,28 @@ class Kernel:
         if self._bus is None:
             return True
         limit = self.config.kernel.stop_timeout if timeout is None else timeout
+        if self._manager is not None:
+            await self._manager.lifecycle.flush()
         try:
             async with asyncio.timeout(limit):
-                while True:
-                    busy = [s for s in self._bus.subscriptions if not s.is_idle()]
-                    if not busy:
-                        return True
-                    await asyncio.gather(*(s.wait_idle() for s in busy))
+                await self._bus.flush()
         except TimeoutError:
             log.warning("the bus did not settle within %.1fs; dropping what is queued", limit)
             return False
+        return True
 
     async def stop(self) -> None:
-        """Let queued events be handled, stop plugins in reverse dependency order, drain
-        the bus, close storage."""
-        if self._watcher is not None:
-            await self._watcher.stop()
-            self._watcher = None
-        if self._manager is not None:
-            # Stopping a plugin drops what is still queued for it: deliver it first.
-            await self.quiesce()
-            await self._manager.stop_all()
-        await self._close_parts()
-        log.info("kernel %s stopped", self._node_id)
+        """Stop watching, let queued events be handled, stop plugins in reverse dependency
+        order, drain the bus, close storage, release the state directory."""
+        parts, self._parts = self._parts, None
+        if parts is not None:
+            await parts.aclose()
+            log.info("kernel %s stopped", self._node_id)
 
-    async def _close_parts(self) -> None:
-        if self._bus is not None:
-            await self._bus.stop()
-        if self._storage is not None:
-            await self._storage.close()
+    async def _stop_plugins(self, manager: PluginManager) -> None:
+        # Stopping a plugin drops what is still queued for it: deliver it first.
+        await self.quiesce()
+        await manager.stop_all()
 
     async def __aenter__(self) -> Kernel:
         await self.start()
@@ -193,21 +212,12 @@ class Kernel:
     ) -> None:
         await self.stop()
 
-    def _load_node_id(self) -> str:
-        # A node keeps its id across restarts so event sources and durable consumers
-        # stay stable; it is generated once into the state directory.
-        path = self.state_dir / "node_id"
-        try:
-            existing = path.read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            existing = ""
-        if existing:
-            return existing
-        node_id = f"node-{secrets.token_hex(4)}"
-        path.write_text(node_id + "\n", encoding="utf-8")
-        return node_id
-
     # -- views ---------------------------------------------------------------------------
+
+    @property
+    def watcher(self) -> FolderWatcher | None:
+        """The plugin-folder watcher while the kernel watches folders."""
+        return self._watcher if self._parts is not None else None
 
     @property
     def manager(self) -> PluginManager:

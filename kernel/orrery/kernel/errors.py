@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from orrery.sdk.errors import ConfigError, OrreryError, PluginError
 
 __all__ = [
@@ -13,6 +15,7 @@ __all__ = [
     "PluginLoadError",
     "PluginNotFound",
     "PluginValidationError",
+    "StateDirLocked",
 ]
 
 
@@ -57,3 +60,18 @@ class PluginNotFound(KernelError, LookupError):
         hint = f" (known: {', '.join(sorted(known))})" if known else ""
         super().__init__(f"no plugin named {name!r}{hint}; run 'orrery plugins ls' to list them")
         self.name = name
+
+
+class StateDirLocked(KernelError):
+    """Another kernel (a daemon, ``orrery run`` or an embedded one) uses the state directory."""
+
+    def __init__(self, state_dir: Path, pid: int | None) -> None:
+        who = f"pid {pid}" if pid is not None else "a process whose pid is unknown"
+        stop = f"stop it (kill {pid})" if pid is not None else "stop it"
+        super().__init__(
+            f"another orrery kernel ({who}) is already using state directory {state_dir}; "
+            f"{stop}, or give this one a different state directory (--state-dir, or "
+            f"Kernel(state_dir=...))"
+        )
+        self.state_dir = state_dir
+        self.pid = pid

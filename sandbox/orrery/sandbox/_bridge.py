@@ -17,9 +17,13 @@ from typing import TYPE_CHECKING, Any
 from orrery.sdk import Context, Event, PermissionDenied
 
 from ._binding import Binding, RemoteService, event_to_wire, journal_row
+from ._forward import forwarded_headers, request_row
+from ._guard import CALL_SCOPES, DATA_OPS, FrameGuard, FrameHead, FrameRefused
+from ._logs import LogGate
 from ._process import WorkerLost, WorkerProcess
-from ._protocol import CALL, DELIVER, HTTP, LOG, RESULT, SVC_CALL, encode_error
-from .errors import SandboxError
+from ._protocol import ACK, CALL, DELIVER, HTTP, LOG, RESULT, SVC_CALL, encode_error
+from ._storage_calls import StorageCalls
+from .errors import SandboxError, WorkerCrashed
 
 if TYPE_CHECKING:
     from ._permissions import Permissions
@@ -28,7 +32,6 @@ __all__ = ["AUDIT_TOPIC", "Bridge"]
 
 #: Topic of the audit event published for every denied call.
 AUDIT_TOPIC = "orrery.audit.denied"
-_MISSING = object()
 #: Workers an event may see die before it is failed back to the bus.
 MAX_ATTEMPTS = 3
 #: Calls from one worker the kernel runs at a time before it counts as flooding.
@@ -36,10 +39,13 @@ MAX_IN_FLIGHT = 1024
 log = logging.getLogger("orrery.sandbox")
 
 
-class Bridge:
+class Bridge(StorageCalls):
     """Answers a worker's CALL frames on the kernel's ``ctx``."""
 
-    def __init__(self, name: str, ctx: Context, permissions: Permissions) -> None:
+    def __init__(
+        self, name: str, ctx: Context, permissions: Permissions, *, max_frame: int = 16 << 20,
+        log_rate: float = 100.0, log_burst: int = 500, log_line_max: int = 8192,
+    ) -> None:
         self.name = name
         self.ctx = ctx
         self.permissions = permissions
@@ -50,6 +56,7 @@ class Bridge:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.closed = False
         self.denied = 0
+        self._headers = forwarded_headers(permissions.grants.get("http.header", ()))
         self._ops: dict[str, Callable[..., Any]] = {
             "bus.publish": self._publish,
             "bus.request": self._request,
@@ -67,6 +74,16 @@ class Bridge:
             "journal.load_snapshot": self._journal_load_snapshot,
             "journal.truncate": self._journal_truncate,
         }
+        self.guard = FrameGuard(
+            max_frame=max_frame, data_kinds=frozenset({RESULT, ACK}), data_ops=DATA_OPS,
+            call_kind=CALL, precheck=self._precheck,
+        )
+        self.refused = 0
+        self.logs = LogGate(
+            ctx.log, rate=log_rate, burst=log_burst, line_max=log_line_max, name=name
+        )
+        #: Why a worker ended (set by the host): the reason a dead letter carries.
+        self.exit_reason: Callable[[WorkerProcess], str] | None = None
         self._sync_ops: dict[str, Callable[..., Any]] = {
             "bus.subscribe": self._subscribe,
             "bus.unsubscribe": self._unsubscribe,
@@ -107,6 +124,7 @@ class Bridge:
     async def close(self) -> None:
         """Release everything on the kernel side (plugin stopped or failed)."""
         self.closed = True
+        self.logs.flush()
         for b in list(self.bindings.values()):
             self._drop(b)
         for task in list(self._tasks):
@@ -141,6 +159,30 @@ class Bridge:
 
     # -- frames from the worker --------------------------------------------------------
 
+    def _precheck(self, op: str | None, first: str | None) -> None:
+        """Refuse a call from its name (and first argument) before decoding the rest."""
+        if op not in self._ops and op not in self._sync_ops:
+            raise FrameRefused(f"unknown operation {op!r}")
+        scope = CALL_SCOPES.get(op)
+        if scope is None:
+            return
+        action, takes_resource = scope
+        if not takes_resource:
+            self.check(action)
+        elif first is not None:  # a resource too long for the head is checked after decoding
+            self.check(action, first)
+
+    def on_refused(self, worker: WorkerProcess, head: FrameHead, error: Exception) -> None:
+        """A frame the guard refused: answer the call with the error, keep serving."""
+        self.refused += 1
+        if self.refused <= 10 or self.refused % 1000 == 0:
+            log.warning(
+                "sandboxed plugin %r: refused a frame from its worker (%d so far): %s",
+                self.name, self.refused, error,
+            )
+        if head.kind == CALL and head.call_id:
+            self._answer(worker, head.call_id, False, error)
+
     def on_frame(self, worker: WorkerProcess, frame: list[Any]) -> None:
         kind = frame[0]
         if kind == CALL:
@@ -166,8 +208,7 @@ class Bridge:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         elif kind == LOG:
-            level = frame[2] if isinstance(frame[2], int) else logging.INFO
-            self.ctx.log.log(level, "%s", frame[3])
+            self.logs.write(frame[2], frame[3] if len(frame) > 3 else "")
         else:
             worker.kill(f"protocol error: unexpected frame kind {kind!r}")
 
@@ -197,7 +238,13 @@ class Bridge:
         if self.permissions.allows(action, resource):
             return
         self.denied += 1
-        log.warning("sandboxed plugin %r denied %s %s", self.name, action, resource)
+        if self.denied <= 10 or self.denied % 1000 == 0:
+            # A worker can ask for denied things as fast as it can write: the audit
+            # event records each one, the log only a sample.
+            log.warning(
+                "sandboxed plugin %r denied %s %s (%d denials so far)",
+                self.name, action, resource, self.denied,
+            )
         task = asyncio.get_running_loop().create_task(self._audit(action, resource))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -213,11 +260,16 @@ class Bridge:
 
     # -- delivery to the worker --------------------------------------------------------
 
-    async def _to_worker(self, b: Binding, kind: int, *args: Any, attempts: int = 0) -> Any:
+    async def _to_worker(
+        self, b: Binding, kind: int, *args: Any, attempts: int = 0, retry: bool = True,
+        event: str | None = None,
+    ) -> Any:
         """Send to the worker bound to ``b``; retried on the next worker if this one dies.
 
-        An event that was in flight in `MAX_ATTEMPTS` dying workers is a poison message:
-        it is failed back to the bus (which dead-letters it) instead of killing more.
+        Without ``retry`` (bus events) a death is this attempt's failure: the bus retries
+        the event and dead-letters it after its attempts, so a poison event costs three
+        workers, not the plugin. With it, a call in flight in `MAX_ATTEMPTS` dying
+        workers is given up on.
         """
         while True:
             if not b.bound.is_set():
@@ -231,17 +283,27 @@ class Bridge:
             assert worker is not None
             attempts += 1
             try:
-                return await worker.request(kind, b.worker_id, *args)
+                return await worker.request(kind, b.worker_id, *args, event=event)
             except WorkerLost:
+                # It died before answering: the next worker re-binds.
+                if self.worker is worker and not b.dropped:
+                    b.bound.clear()
+                if not retry:
+                    raise await self._died(worker, b) from None
                 if attempts >= MAX_ATTEMPTS:
                     raise SandboxError(
                         f"sandboxed plugin {self.name!r}: the worker died {attempts} times "
                         f"while handling this on {b.signature[1]!r}; giving up on it",
                         plugin=self.name,
                     ) from None
-                # It died before answering: wait until the next worker re-binds, resend.
-                if self.worker is worker and not b.dropped:
-                    b.bound.clear()
+
+    async def _died(self, worker: WorkerProcess, b: Binding) -> WorkerCrashed:
+        """The error an event's attempt fails with when the worker died handling it."""
+        await worker.wait(2.0)
+        reason = self.exit_reason(worker) if self.exit_reason is not None else "it died"
+        return WorkerCrashed(
+            self.name, f"the worker died while handling an event on {b.signature[1]!r}: {reason}"
+        )
 
     async def call_service(self, key: str, method: str, args: list[Any], kw: dict[str, Any]) -> Any:
         b = self.bindings.get(("svc", key, 0))
@@ -272,12 +334,16 @@ class Bridge:
             if b.bound.is_set() and not b.dropped and worker is not None:
                 # Fast path: one coroutine frame less on the hot path.
                 try:
-                    return await worker.request(DELIVER, b.worker_id, event_to_wire(event))
+                    return await worker.request(
+                        DELIVER, b.worker_id, event_to_wire(event), event=event.id
+                    )
                 except WorkerLost:
                     if self.worker is worker and not b.dropped:
                         b.bound.clear()
-                return await self._to_worker(b, DELIVER, event_to_wire(event), attempts=1)
-            return await self._to_worker(b, DELIVER, event_to_wire(event))
+                    raise await self._died(worker, b) from None
+            return await self._to_worker(
+                b, DELIVER, event_to_wire(event), retry=False, event=event.id
+            )
 
         b.kernel_sub = self.ctx.bus.subscribe(pattern, deliver, group=group, durable=durable)
 
@@ -299,7 +365,7 @@ class Bridge:
             return
 
         async def deliver(event: Any) -> Any:
-            return await self._to_worker(b, DELIVER, journal_row(event))
+            return await self._to_worker(b, DELIVER, journal_row(event), event=str(event.id))
 
         b.kernel_sub = self.ctx.journal.subscribe(stream, deliver, from_version=from_version)
 
@@ -338,59 +404,7 @@ class Bridge:
                 body = await request.json()
             except Exception:  # noqa: BLE001 - no or invalid body: the handler sees None
                 body = None
-            row = {
-                "method": request.method, "path": request.path, "params": dict(request.params),
-                "query": dict(request.query), "headers": dict(request.headers),
-                "principal": request.principal, "body": body,
-            }
+            row = request_row(request, body, self._headers)
             return await self._to_worker(b, HTTP, row)
 
         self.ctx.http.route(method, path, handle)
-
-    # -- store, journal ----------------------------------------------------------------
-
-    async def _store_get(self, key: str) -> list[Any]:
-        self.check("store")
-        value = await self.ctx.store.get(key, _MISSING)
-        return [False, None] if value is _MISSING else [True, value]
-
-    async def _store_put(self, key: str, value: Any) -> None:
-        self.check("store")
-        await self.ctx.store.put(key, value)
-
-    async def _store_delete(self, key: str) -> bool:
-        self.check("store")
-        return await self.ctx.store.delete(key)
-
-    async def _store_scan(self, prefix: str) -> list[list[Any]]:
-        self.check("store")
-        return [[k, v] async for k, v in self.ctx.store.scan(prefix)]
-
-    async def _journal_append(self, stream: str, events: list[Any], expected: int | None) -> int:
-        self.check("journal")
-        return await self.ctx.journal.append(stream, events, expected_version=expected)
-
-    async def _journal_read(self, stream: str, from_version: int) -> list[dict[str, Any]]:
-        self.check("journal")
-        return [journal_row(e) async for e in self.ctx.journal.read(stream, from_version)]
-
-    async def _journal_version(self, stream: str) -> int:
-        self.check("journal")
-        return await self.ctx.journal.version(stream)
-
-    async def _journal_read_all(self, position: int, until: int | None) -> list[dict[str, Any]]:
-        self.check("journal")
-        return [journal_row(e) async for e in self.ctx.journal.read_all(position, until)]
-
-    async def _journal_save_snapshot(self, stream: str, version: int, state: Any) -> None:
-        self.check("journal")
-        await self.ctx.journal.save_snapshot(stream, version, state)
-
-    async def _journal_load_snapshot(self, stream: str, max_version: int | None) -> Any:
-        self.check("journal")
-        found = await self.ctx.journal.load_snapshot(stream, max_version)
-        return None if found is None else list(found)
-
-    async def _journal_truncate(self, stream: str, before_version: int) -> int:
-        self.check("journal")
-        return await self.ctx.journal.truncate(stream, before_version)

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CGROUP_ROOT", "CgroupSet", "cgroup_support"]
+__all__ = ["CGROUP_ROOT", "CgroupSet", "cgroup_parents", "cgroup_support"]
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _CONTROLLERS = ("memory", "pids", "cpu")
@@ -59,6 +59,15 @@ def _v2_dir() -> tuple[Path, set[str]] | None:
     return None
 
 
+def cgroup_parents() -> list[Path]:
+    """The directories worker cgroups are created in (for sweeping leftovers)."""
+    out = [d for c in _CONTROLLERS if (d := _v1_dir(c)) is not None and d.is_dir()]
+    found = _v2_dir()
+    if found is not None:
+        out.append(found[0] / "orrery")
+    return out
+
+
 def cgroup_support() -> tuple[str, dict[str, bool]]:
     """``("v1"|"v2"|"", {controller: usable})`` for memory, pids and cpu."""
     v1 = {c: (d := _v1_dir(c)) is not None and os.access(d, os.W_OK) for c in _CONTROLLERS}
@@ -87,7 +96,8 @@ class CgroupSet:
         Raises `OSError` only when no controller could be set up at all.
         """
         version, usable = cgroup_support()
-        leaf = f"orrery-{name}-{uuid.uuid4().hex[:8]}"
+        # The kernel's pid in the name lets a later kernel sweep it if this one crashes.
+        leaf = f"orrery-{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         group = cls(version)
         limits = {
             "memory": memory_mb * 1024 * 1024,
@@ -192,20 +202,6 @@ class CgroupSet:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-
-    def pids_limit_hit(self) -> bool:
-        """Whether a fork was refused because of the pids limit."""
-        for d in self.dirs:
-            events = d / "pids.events"
-            if events.exists():
-                try:
-                    for line in events.read_text().splitlines():
-                        key, _, value = line.partition(" ")
-                        if key == "max" and int(value) > 0:
-                            return True
-                except (OSError, ValueError):
-                    return False
-        return False
 
     def oom_killed(self) -> bool:
         """Whether the memory limit made the kernel kill a process inside."""

@@ -63,8 +63,9 @@ def _namespaces() -> LayerStatus:
         if failure is None:
             return LayerStatus(
                 "namespaces", True, "unshare",
-                f"unshare: own pid and (without the net permission) network namespaces; "
-                f"the root stays writable (Landlock limits writes), {problem}",
+                f"unshare: own pid, mount and (without the net permission) network "
+                f"namespaces; the root is made read-only outside scratch and fs.write "
+                f"paths, no private /tmp; {problem}",
             )
         problem += f"; unshare fails: {failure}"
     return LayerStatus("namespaces", False, "", f"no namespaces: {problem}")
@@ -98,8 +99,9 @@ def _seccomp() -> LayerStatus:
         )
     return LayerStatus(
         "seccomp", True, "bpf",
-        "seccomp-BPF: ptrace, mount, kexec, reboot, module loading, namespace changes, bpf "
-        "and io_uring are denied; IPv4/IPv6 sockets too without the net permission",
+        "seccomp-BPF: ptrace, mount, kexec, reboot, module loading, namespace changes, bpf, "
+        "io_uring and file metadata changes (chmod, chown, utime, xattrs) are denied; "
+        "IP/netlink sockets without net, unix sockets without net.unix",
     )
 
 

@@ -8,7 +8,7 @@ import enum
 import inspect
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -80,7 +80,7 @@ class SandboxHost:
         self._state_changed = asyncio.Event()
         self.restarts = 0
         self.last_error: str | None = None
-        self.bridge = Bridge(name, ctx, permissions)
+        self.bridge = self._new_bridge()
         self._launcher = Launcher(
             name, target, permissions, limits, self.config, scratch_root,
             # Test doubles of the kernel-side Context may predate node_id.
@@ -90,10 +90,19 @@ class SandboxHost:
         self._up = asyncio.Event()
         self._failed: asyncio.Future[BaseException] | None = None
         self._crashes: deque[float] = deque()
+        self._event_crashes: deque[float] = deque()
+        self._crashed_events: OrderedDict[str, None] = OrderedDict()
         self._supervisor: asyncio.Task[None] | None = None
         self._pinger: asyncio.Task[None] | None = None
         self._stopping = False
         self._callbacks: set[asyncio.Task[Any]] = set()
+
+    def _new_bridge(self) -> Bridge:
+        lim = self.limits
+        return Bridge(
+            self.name, self.ctx, self.permissions, max_frame=lim.max_frame_mb << 20,
+            log_rate=lim.log_rate, log_burst=lim.log_burst, log_line_max=lim.log_line_max,
+        )
 
     def __repr__(self) -> str:
         return f"<SandboxHost {self.name!r} {self.state.value} pid={self.pid}>"
@@ -134,6 +143,11 @@ class SandboxHost:
         return self._launcher.layers
 
     @property
+    def privileges(self) -> str:
+        """What the worker runs as, e.g. ``uid 65534, no capabilities, no_new_privs``."""
+        return self._launcher.privileges
+
+    @property
     def layer_report(self) -> dict[str, str]:
         """Layer name -> how it is applied here, or why it is not."""
         return self._launcher.layer_report
@@ -154,7 +168,9 @@ class SandboxHost:
             )
         self.state = HostState.STARTING
         self._crashes.clear()
-        self.bridge = Bridge(self.name, self.ctx, self.permissions)
+        self._event_crashes.clear()
+        self.bridge = self._new_bridge()
+        self.bridge.exit_reason = self._launcher.exit_reason
         self._stopping = False
         self._failed = asyncio.get_running_loop().create_future()
         try:
@@ -169,9 +185,18 @@ class SandboxHost:
         active = ", ".join(f"{n} ({self.layer_report[n]})" for n in self.layers) or "none"
         missing = [f"{n} ({self.layer_report[n]})" for n in LAYER_NAMES if n not in self.layers]
         log.info(
-            "sandboxed plugin %r started (pid %s); isolation layers active: %s%s",
-            self.name, self.pid, active, f"; not active: {', '.join(missing)}" if missing else "",
+            "sandboxed plugin %r started (pid %s) as %s; isolation layers active: %s%s",
+            self.name, self.pid, self.privileges, active,
+            f"; not active: {', '.join(missing)}" if missing else "",
         )
+        if "namespaces" not in self.layers:
+            log.error(
+                "sandboxed plugin %r runs WITHOUT namespaces (%s): it shares the kernel's "
+                "network, pid and mount namespaces, and only Landlock and seccomp (if "
+                "active) stand between it and the host; install bubblewrap (bwrap), or "
+                "add require = [\"namespaces\"] to [plugins.%s.sandbox] to refuse this",
+                self.name, self.layer_report.get("namespaces"), self.name,
+            )
         if missing:
             log.warning("sandboxed plugin %r runs without: %s", self.name, ", ".join(missing))
         self._supervisor = asyncio.get_running_loop().create_task(
@@ -206,6 +231,11 @@ class SandboxHost:
         except WorkerLost as e:
             await worker.wait(1.0)
             raise WorkerCrashed(self.name, self._launcher.exit_reason(worker)) from e
+
+    async def handover(self) -> dict[str, Any]:
+        """Live objects for the next version: none, they live in the worker (the worker
+        refuses a plugin that implements ``orrery_handover``)."""
+        return {}
 
     async def stop(self, *, drain: bool = False) -> None:
         """Run orrery_stop, end the worker and release everything it registered.
@@ -309,18 +339,30 @@ class SandboxHost:
             reason = self._launcher.exit_reason(worker)
             self.last_error = reason
             now = time.monotonic()
-            self._crashes.append(now)
-            while self._crashes and now - self._crashes[0] > lim.window_s:
-                self._crashes.popleft()
+            # A crash with events in flight counts against those events (the bus retries
+            # and dead-letters them): towards the circuit it counts once per event, so a
+            # poison event retried three times costs one crash, while a plugin that
+            # crashes on every event still opens its circuit.
+            tied = bool(worker.lost_events)
+            fresh = [e for e in worker.lost_events if e not in self._crashed_events]
+            for event_id in fresh:
+                self._crashed_events[event_id] = None
+                if len(self._crashed_events) > 1024:
+                    self._crashed_events.popitem(last=False)
+            (self._crashes if fresh or not tied else self._event_crashes).append(now)
+            for crashes in (self._crashes, self._event_crashes):
+                while crashes and now - crashes[0] > lim.window_s:
+                    crashes.popleft()
             if len(self._crashes) > lim.max_restarts:
                 error = CircuitOpen(self.name, len(self._crashes), lim.window_s, reason)
                 await self._open_circuit(error)
                 return
             self.state = HostState.RESTARTING
-            delay = lim.backoff(len(self._crashes))
+            delay = lim.backoff(len(self._crashes) + len(self._event_crashes))
             log.warning(
-                "sandboxed plugin %r worker died: %s; restart %d in %.2fs",
-                self.name, reason, self.restarts + 1, delay,
+                "sandboxed plugin %r worker died%s: %s; restart %d in %.2fs",
+                self.name, " handling an event (counted against the event)" if tied else "",
+                reason, self.restarts + 1, delay,
             )
             await asyncio.sleep(delay)  # backoff, not synchronisation
             await self._launcher.discard_cgroup()
@@ -349,7 +391,8 @@ class SandboxHost:
                 task = asyncio.ensure_future(result)
                 self._callbacks.add(task)
                 task.add_done_callback(self._callbacks.discard)
-        await self._launcher.discard_cgroup()
+        # Nothing runs any more: cgroup and scratch directory go now, not at stop().
+        await self._launcher.release()
 
     def _check_usable(self) -> None:
         if self.state == HostState.FAILED:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import resource
 import shutil
@@ -13,6 +14,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ._mounts import ENV_MOUNTS
+from ._reach import closed_ancestors, nobody, opens_to_other
 
 __all__ = ["LaunchPlan", "PluginTarget", "worker_sys_path"]
 
@@ -140,6 +144,10 @@ class LaunchPlan:
     landlock: dict[str, Any] | None
     seccomp: dict[str, Any] | None
     preexec: Callable[[], None]
+    #: ``(uid, gid)`` the worker switches to before loading the plugin, or None.
+    run_as: tuple[int, int] | None = None
+    #: Why the worker keeps uid 0 (without capabilities), when it does.
+    stays_root: str = ""
 
     @classmethod
     def build(
@@ -156,6 +164,7 @@ class LaunchPlan:
         net: bool,
         fs_read: Sequence[str],
         fs_write: Sequence[str],
+        deny_families: Sequence[int] = (),
     ) -> LaunchPlan:
         """Decide the command line and the in-worker layers for one launch.
 
@@ -166,9 +175,10 @@ class LaunchPlan:
         argv = [python, "-I", "-S", "-B", "-c", _BOOT, str(fd), *paths]
         read = [*paths, *_python_paths(), *_SYSTEM_READ, *target.read_paths(), *fs_read]
         write = [scratch, *_SYSTEM_WRITE, *fs_write]
+        run_as, masks, stays_root = _choose_user(namespaces, read, fs_write, scratch)
         if namespaces == "bubblewrap":
             read.append("/proc")  # only the sandbox's own processes are visible there
-            argv = _bwrap(argv, scratch, read, write, net)
+            argv = _bwrap(argv, scratch, read, write, net, masks, switch_user=run_as is not None)
         elif namespaces == "unshare":
             read.append("/proc")
             unshare = shutil.which("unshare") or "unshare"
@@ -180,11 +190,20 @@ class LaunchPlan:
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "LANG": "C.UTF-8",
             "HOME": scratch,
-            "TMPDIR": "/tmp" if namespaces == "bubblewrap" else scratch,
+            "TMPDIR": scratch,
             # glibc reserves 64 MiB of address space per malloc arena; keep RLIMIT_AS
             # about real memory.
             "MALLOC_ARENA_MAX": "2",
         }
+        if namespaces == "unshare":
+            # The namespace's init hides closed directories and makes everything but the
+            # writable paths read-only (see `_mounts`).
+            env[ENV_MOUNTS] = json.dumps({
+                "writable": [p for p in write if not p.startswith("/dev/")],
+                "masks": masks,
+                "binds": [p for p in [*read, *write]
+                          if any(p.startswith(m + "/") for m in masks)],
+            })
         limits = dict(rlimits or {})
         prctl = ctypes.CDLL(None, use_errno=True).prctl  # loaded before the fork
 
@@ -201,13 +220,54 @@ class LaunchPlan:
             argv=argv,
             env=env,
             landlock={"read": read, "write": write, "deny_tcp": not net} if landlock else None,
-            seccomp={"deny_net": not net} if seccomp else None,
+            seccomp={"deny_families": list(deny_families)} if seccomp else None,
             preexec=preexec,
+            run_as=run_as,
+            stays_root=stays_root,
         )
 
 
+def _choose_user(
+    namespaces: str, read: Sequence[str], fs_write: Sequence[str], scratch: str
+) -> tuple[tuple[int, int] | None, list[str], str]:
+    """``(run_as, dirs hidden behind a tmpfs, why uid 0 stays)``.
+
+    The worker runs as ``nobody`` when it can still reach what it needs: the plugin,
+    Python, ``fs.read``/``fs.write`` paths (scratch is handed to nobody). Otherwise it
+    stays uid 0 -- still without any capability, under no_new_privs.
+    """
+    if os.geteuid() != 0:
+        return None, [], ""
+    uid, gid = nobody()
+    closed = [p for p in read if not opens_to_other(p)]
+    closed += [p for p in fs_write if not opens_to_other(p, write=True)]
+    if namespaces == "bubblewrap":
+        masks = closed_ancestors([*read, *fs_write, scratch], masked=["/tmp"])
+        if closed:
+            return None, masks, f"not readable/writable by uid {uid}: {', '.join(closed[:3])}"
+        return (uid, gid), masks, ""
+    if namespaces == "unshare":
+        # Its init hides closed directories as bubblewrap does (see `_mounts`).
+        masks = closed_ancestors([*read, *fs_write, scratch])
+        if closed:
+            return None, masks, f"not readable/writable by uid {uid}: {', '.join(closed[:3])}"
+        return (uid, gid), masks, ""
+    closed += closed_ancestors([*read, *fs_write, scratch])
+    if closed:
+        return None, [], f"uid {uid} cannot reach {', '.join(closed[:3])} (no mount namespace " \
+            f"to hide closed directories in)"
+    return (uid, gid), [], ""
+
+
 def _bwrap(
-    argv: list[str], scratch: str, read: list[str], write: list[str], net: bool
+    argv: list[str],
+    scratch: str,
+    read: list[str],
+    write: list[str],
+    net: bool,
+    masks: Sequence[str],
+    *,
+    switch_user: bool,
 ) -> list[str]:
     bwrap = shutil.which("bwrap") or "bwrap"
     cmd = [
@@ -222,13 +282,33 @@ def _bwrap(
         "--tmpfs",
         "/tmp",
     ]
-    # The private /tmp hides host paths below it: bind back what the worker needs.
-    for path in read:
-        if path.startswith("/tmp/") and os.path.exists(path):
-            cmd += ["--ro-bind", path, path]
-    for path in write:
-        if os.path.exists(path) and not path.startswith("/dev/"):
-            cmd += ["--bind", path, path]
+    # Closed directories (/root, say) are hidden too, so that nobody can reach what is
+    # bound back below them.
+    for mask in masks:
+        cmd += ["--tmpfs", mask]
+    # The private /tmp and the masks hide host paths below them: bind back what the
+    # worker needs.
+    hidden = ["/tmp", *masks]
+    binds: list[tuple[str, str]] = [
+        ("--ro-bind", p) for p in read
+        if any(p.startswith(m + "/") for m in hidden) and os.path.exists(p)
+    ]
+    binds += [("--bind", p) for p in write if os.path.exists(p) and not p.startswith("/dev/")]
+    # bubblewrap makes the directories leading to a bind point 0700; nobody must be able
+    # to walk them.
+    made: set[str] = set()
+    for _, path in binds:
+        top = next((m for m in hidden if path.startswith(m + "/")), None)
+        if top is None:
+            continue
+        parts = path[len(top) + 1:].split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            parent = top + "/" + "/".join(parts[:i])
+            if parent not in made:
+                made.add(parent)
+                cmd += ["--perms", "0755", "--dir", parent]
+    for flag, path in binds:
+        cmd += [flag, path, path]
     cmd += [
         "--unshare-pid",
         "--unshare-ipc",
@@ -236,9 +316,15 @@ def _bwrap(
         "--unshare-cgroup-try",
         "--die-with-parent",
         "--new-session",
-        "--chdir",
-        scratch,
     ]
+    if os.geteuid() == 0:
+        # Run by root, bubblewrap keeps every capability unless told. The worker drops
+        # these last ones itself, after switching to nobody (it needs CAP_SETUID/SETGID
+        # for that, CAP_SETPCAP to empty the bounding set). Run by anyone else it keeps
+        # none.
+        cmd += ["--cap-drop", "ALL", "--cap-add", "CAP_SETPCAP"]
+        if switch_user:
+            cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     if not net:
         cmd.append("--unshare-net")
     return [*cmd, "--", *argv]

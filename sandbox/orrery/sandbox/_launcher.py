@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -12,16 +15,28 @@ from typing import Any
 from orrery.sdk.errors import ConfigError
 
 from ._bridge import Bridge
-from ._cgroup import CgroupSet
+from ._cgroup import CgroupSet, cgroup_parents
 from ._detect import detect_layers
 from ._launch import LaunchPlan, PluginTarget, rlimits_for
 from ._limits import LAYER_NAMES, SandboxLimits
 from ._permissions import Permissions
 from ._process import WorkerLost, WorkerProcess
 from ._protocol import INIT
+from ._seccomp import denied_families
+from ._sweep import OWNER_FILE, owner_tag, sweep_cgroups, sweep_scratch
 from .errors import LayerUnavailable, RemoteError, WorkerStartError
 
 __all__ = ["Launcher"]
+
+log = logging.getLogger("orrery.sandbox")
+#: Scratch directories of this process, removed at exit if a host was never stopped.
+_LIVE: set[str] = set()
+
+
+@atexit.register
+def _remove_live() -> None:
+    for path in list(_LIVE):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class Launcher:
@@ -49,6 +64,8 @@ class Launcher:
         self.dir: Path | None = None
         self.cgroup: CgroupSet | None = None
         self._plan: LaunchPlan | None = None
+        #: What the worker runs as, e.g. ``uid 65534, no capabilities, no_new_privs``.
+        self.privileges = "unknown"
 
     @property
     def scratch(self) -> str | None:
@@ -65,8 +82,21 @@ class Launcher:
                 raise LayerUnavailable(self.name, name, status.detail)
         self.layer_report = report
         self.layers = tuple(n for n in LAYER_NAMES if found[n].available)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"orrery-{self.name}-", dir=self.scratch_root))
-        (self.dir / "scratch").mkdir()
+        root = self.scratch_root or tempfile.gettempdir()
+        swept = sweep_scratch(root)
+        if "cgroup" in self.layers:
+            swept += sweep_cgroups(cgroup_parents())
+        if swept:
+            log.info("removed %d leftovers of kernels that are gone: %s", len(swept),
+                     ", ".join(swept[:5]))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"orrery-{self.name}-", dir=root))
+        (self.dir / OWNER_FILE).write_text(owner_tag())
+        _LIVE.add(str(self.dir))
+        # Searchable (not listable) so that a worker running as nobody reaches scratch/;
+        # the log stays the kernel's.
+        self.dir.chmod(0o711)
+        (self.dir / "scratch").mkdir(mode=0o700)
+        os.close(os.open(self.dir / "worker.log", os.O_CREAT | os.O_WRONLY, 0o600))
 
     def new_worker(self, bridge: Bridge) -> WorkerProcess:
         """A worker (not yet spawned) with a fresh cgroup."""
@@ -83,7 +113,9 @@ class Launcher:
             except OSError as e:
                 self.cgroup = None
                 self._layer_failed(None, "cgroup", str(e))
-        worker = WorkerProcess(bridge.on_frame, self.remote_error)
+        worker = WorkerProcess(
+            bridge.on_frame, self.remote_error, guard=bridge.guard, on_refused=bridge.on_refused
+        )
         if self.cgroup is not None:
             worker.kill_extra = self.cgroup.kill_all
         return worker
@@ -106,6 +138,7 @@ class Launcher:
             "node_id": self.node_id,
             "landlock": self._plan.landlock,
             "seccomp": self._plan.seccomp,
+            "run_as": self._plan.run_as,
             "spin_us": lim.spin_us,
         }
         try:
@@ -122,7 +155,11 @@ class Launcher:
         except BaseException:
             worker.kill("start failed")
             raise
-        for layer, applied in (info.get("layers") or {}).items():
+        layers = dict(info.get("layers") or {})
+        self.privileges = str(layers.pop("privileges", "unknown"))
+        if self._plan.stays_root:
+            self.privileges += f" (stays uid 0: {self._plan.stays_root})"
+        for layer, applied in layers.items():
             if isinstance(applied, str) and applied.startswith("error"):
                 self._layer_failed(worker, layer, applied)
             elif layer == "landlock":
@@ -138,6 +175,7 @@ class Launcher:
         assert self.dir is not None
         lim = self.limits
         layers = self.layers
+        perms = self.permissions
         self._plan = plan = LaunchPlan.build(
             fd=fd,
             target=self.target,
@@ -151,7 +189,12 @@ class Launcher:
             net=self.permissions.net,
             fs_read=self.permissions.paths("fs.read"),
             fs_write=self.permissions.paths("fs.write"),
+            deny_families=denied_families(
+                net=perms.net, unix=bool(perms.paths("net.unix")), vsock=perms.allows("net.vsock")
+            ),
         )
+        if plan.run_as is not None:
+            os.chown(self.dir / "scratch", *plan.run_as)
         return plan.argv, plan.env, plan.preexec
 
     def _layer_failed(self, worker: WorkerProcess | None, layer: str, why: str) -> None:
@@ -210,4 +253,5 @@ class Launcher:
         await self.discard_cgroup()
         if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
+            _LIVE.discard(str(self.dir))
             self.dir = None

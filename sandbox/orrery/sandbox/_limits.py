@@ -15,7 +15,7 @@ LAYER_NAMES: tuple[str, ...] = ("namespaces", "landlock", "seccomp", "rlimits", 
 #: Limits given as a number of seconds (or a rate, or µs); checked to be numbers first.
 _SECONDS_AND_RATES = (
     "cpu_quota", "hook_timeout", "start_timeout", "window_s", "backoff_base", "backoff_max",
-    "ping_interval", "spin_us",
+    "ping_interval", "spin_us", "log_rate",
 )
 
 
@@ -55,6 +55,15 @@ class SandboxLimits:
     #: it sleeps: saves a CPU wake-up per event while events arrive back to back, and
     #: turns itself off while they do not. ``0`` never spins.
     spin_us: float = 100.0
+    #: MiB a frame carrying data (an event, a store value, a service answer) may have;
+    #: frames without data are capped at 64 KiB whatever this says.
+    max_frame_mb: int = 16
+    #: Log records per second the kernel writes for the plugin on average, in bursts of
+    #: up to ``log_burst``; the rest are counted ("N log records dropped").
+    log_rate: float = 100.0
+    log_burst: int = 500
+    #: Characters of one log record kept; the rest is cut off (and said so).
+    log_line_max: int = 8192
 
     def __post_init__(self) -> None:
         require = tuple(self.require)
@@ -71,11 +80,12 @@ class SandboxLimits:
                 continue  # unlimited
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"sandbox limit {name} must be a number, got {value!r}")
-        for name in ("memory_mb", "cpu_seconds", "max_pids", "open_files"):
+        for name in ("memory_mb", "cpu_seconds", "max_pids", "open_files", "max_frame_mb",
+                     "log_burst", "log_line_max"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"sandbox limit {name} must be a positive integer, got {value!r}")
-        for name in ("hook_timeout", "start_timeout", "window_s", "backoff_max"):
+        for name in ("hook_timeout", "start_timeout", "window_s", "backoff_max", "log_rate"):
             if getattr(self, name) <= 0:
                 value = getattr(self, name)
                 raise ValueError(f"sandbox limit {name} must be positive, got {value!r}")

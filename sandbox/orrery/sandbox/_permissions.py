@@ -7,10 +7,13 @@ declarations of in-process plugins too.
 from __future__ import annotations
 
 import os.path
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from orrery.sdk import subject_matches, validate_pattern
+
+from ._forward import NEVER_FORWARDED
 
 __all__ = ["SCOPES", "Permissions", "parse_permissions", "pattern_covers"]
 
@@ -24,12 +27,16 @@ SCOPES: dict[str, str | None] = {
     "store": None,
     "journal": None,
     "http.route": None,
+    "http.header": "header name",
     "net": None,
+    "net.unix": "absolute path",
+    "net.vsock": None,
     "fs.read": "absolute path",
     "fs.write": "absolute path",
 }
 _TOPIC_SCOPES = frozenset({"bus.publish", "bus.subscribe", "bus.request"})
-_PATH_SCOPES = frozenset({"fs.read", "fs.write"})
+_PATH_SCOPES = frozenset({"fs.read", "fs.write", "net.unix"})
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def _valid_scopes() -> str:
@@ -86,7 +93,7 @@ class Permissions:
         return "*" in granted or resource in granted
 
     def paths(self, scope: str) -> tuple[str, ...]:
-        """The granted paths of ``fs.read`` or ``fs.write``."""
+        """The granted paths of ``fs.read``, ``fs.write`` or ``net.unix``."""
         return self.grants.get(scope, ())
 
     @property
@@ -132,6 +139,18 @@ def parse_permissions(perms: Sequence[str]) -> Permissions:
                 f"'{scope}:{'orders.>' if scope in _TOPIC_SCOPES else '/srv/data'}'. "
                 f"Valid scopes: {_valid_scopes()}"
             )
+        if scope == "http.header":
+            if not _HEADER_NAME.fullmatch(arg):
+                raise ValueError(
+                    f"permission {entry!r}: {arg!r} is not an HTTP header name; write e.g. "
+                    f"'http.header:X-Tenant'"
+                )
+            if arg.lower() in NEVER_FORWARDED:
+                raise ValueError(
+                    f"permission {entry!r}: {arg} carries credentials and is never forwarded "
+                    f"to a sandboxed plugin; remove the permission (the daemon has already "
+                    f"authenticated the request: use request.principal)"
+                )
         if scope in _TOPIC_SCOPES:
             try:
                 validate_pattern(arg)

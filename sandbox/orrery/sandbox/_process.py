@@ -11,13 +11,18 @@ import subprocess
 from collections.abc import Callable
 from typing import Any
 
+from ._guard import FrameGuard, FrameHead
 from ._protocol import ACK, EXIT_CODES, PING, PONG, RESULT, Channel, ChannelClosed, socketpair
 
-__all__ = ["WorkerLost", "WorkerProcess"]
+__all__ = ["WorkerAnswerRefused", "WorkerLost", "WorkerProcess"]
 
 
 class WorkerLost(Exception):
     """The worker died (or was killed) with the call in flight; internal."""
+
+
+class WorkerAnswerRefused(ValueError):
+    """The worker's answer broke a frame limit and was not decoded."""
 
 
 class WorkerProcess:
@@ -27,9 +32,13 @@ class WorkerProcess:
         self,
         on_frame: Callable[[WorkerProcess, list[Any]], None],
         on_error: Callable[[list[Any]], BaseException],
+        guard: FrameGuard | None = None,
+        on_refused: Callable[[WorkerProcess, FrameHead, Exception], None] | None = None,
     ) -> None:
         self._on_frame = on_frame
         self._decode_error = on_error
+        self._guard = guard
+        self._on_refused = on_refused
         self._ids = itertools.count(1)
         self.pending: dict[int, asyncio.Future[Any]] = {}
         self.proc: asyncio.subprocess.Process | None = None
@@ -40,6 +49,11 @@ class WorkerProcess:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watch: asyncio.Task[None] | None = None
         self.kill_extra: Callable[[], None] | None = None
+        #: Events (DELIVER frames) sent and not acknowledged yet: call id -> event id.
+        self.delivering: dict[int, str] = {}
+        #: Ids of the events in flight when the channel was lost: the crash is counted
+        #: against those events (see `SandboxHost`).
+        self.lost_events: frozenset[str] = frozenset()
 
     async def spawn(
         self,
@@ -81,6 +95,8 @@ class WorkerProcess:
 
         channel.watch_write = watch_write
         channel.on_frame = self._frame
+        channel.guard = self._guard
+        channel.on_refused = self._refused
         loop.add_reader(fd, self._readable)
         self._watch = loop.create_task(self._wait_exit(), name=f"orrery-sandbox-wait-{self.pid}")
 
@@ -101,6 +117,8 @@ class WorkerProcess:
         kind = frame[0]
         if kind == RESULT or kind == ACK:
             fut = self.pending.pop(frame[1], None)
+            if kind == ACK:
+                self.delivering.pop(frame[1], None)
             if fut is not None and not fut.done():
                 if frame[2]:
                     fut.set_result(frame[3])
@@ -113,6 +131,17 @@ class WorkerProcess:
         else:
             self._on_frame(self, frame)
 
+    def _refused(self, head: FrameHead, error: Exception) -> None:
+        if head.kind in (RESULT, ACK):
+            # An answer to one of our requests that we will not decode: the request fails.
+            fut = self.pending.pop(head.call_id, None)
+            self.delivering.pop(head.call_id, None)
+            if fut is not None and not fut.done():
+                fut.set_exception(WorkerAnswerRefused(str(error)))
+            return
+        if self._on_refused is not None:
+            self._on_refused(self, head, error)
+
     def send(self, frame: list[Any]) -> None:
         """Send a frame that needs no answer; raises `WorkerLost` when gone."""
         if self.channel is None or self.channel.closed:
@@ -122,13 +151,18 @@ class WorkerProcess:
         except ChannelClosed as e:
             raise WorkerLost() from e
 
-    def request(self, kind: int, *args: Any) -> asyncio.Future[Any]:
-        """Send ``[kind, id, *args]``; the future resolves with the answer."""
+    def request(self, kind: int, *args: Any, event: str | None = None) -> asyncio.Future[Any]:
+        """Send ``[kind, id, *args]``; the future resolves with the answer.
+
+        ``event`` names the event a DELIVER carries, for `lost_events`.
+        """
         assert self._loop is not None
         call_id = next(self._ids)
         fut: asyncio.Future[Any] = self._loop.create_future()
         self.send([kind, call_id, *args])
         self.pending[call_id] = fut
+        if event is not None:
+            self.delivering[call_id] = event
         return fut
 
     async def ping(self, timeout: float) -> bool:
@@ -167,6 +201,9 @@ class WorkerProcess:
         self._fail_pending()
 
     def _fail_pending(self) -> None:
+        if self.delivering:
+            self.lost_events = frozenset(self.delivering.values())
+            self.delivering.clear()
         pending, self.pending = self.pending, {}
         for fut in pending.values():
             if not fut.done():

@@ -21,6 +21,17 @@ from typing import Any
 
 import msgspec
 
+from ._guard import (
+    ANSWER_DECODER,
+    CALL_DECODERS,
+    HEAD_BYTES,
+    MAX_DEPTH,
+    FrameGuard,
+    FrameHead,
+    FrameRefused,
+    peek,
+)
+
 __all__ = [
     "ACK",
     "CALL",
@@ -72,6 +83,7 @@ _RECV = 256 * 1024
 _HEADER = struct.Struct(">I")
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
+_ANSWER_DECODE = ANSWER_DECODER.decode
 
 
 class ChannelClosed(ConnectionError):
@@ -101,6 +113,9 @@ class Channel:
     __slots__ = (
         "_buf",
         "_consumed",
+        "_skip",
+        "guard",
+        "on_refused",
         "_rview",
         "_closed",
         "_out",
@@ -125,6 +140,11 @@ class Channel:
         self._poller: select.poll | None = None
         self.on_frame: Callable[[list[Any]], None] = _drop
         self.watch_write: Callable[[bool], None] = lambda on: None
+        #: Host side only: checks a frame's head and structure before it is decoded;
+        #: what it refuses goes to ``on_refused(head, error)`` and is skipped.
+        self.guard: FrameGuard | None = None
+        self.on_refused: Callable[[FrameHead, Exception], None] = _refused
+        self._skip = 0
 
     @property
     def closed(self) -> bool:
@@ -217,23 +237,68 @@ class Channel:
         pos = 0
         on_frame = self.on_frame
         decode = _decoder.decode
+        guard = self.guard
         try:
-            while end - pos >= 4:
+            while end > pos:
+                if self._skip:
+                    # The rest of a refused frame: dropped as it arrives, never kept.
+                    n = min(self._skip, end - pos)
+                    pos += n
+                    self._skip -= n
+                    continue
+                if end - pos < 4:
+                    break
                 (size,) = _HEADER.unpack_from(view, pos)
-                if size > MAX_FRAME:
+                start = pos + 4
+                head: FrameHead | None = None
+                quick = False
+                if guard is not None and end - start >= 2:
+                    quick = guard.quick_data(view, start, size)
+                if guard is not None and not quick:
+                    need = min(size, HEAD_BYTES)
+                    if end - start < need:
+                        break
+                    try:
+                        head = peek(bytes(view[start:start + need]))
+                        guard.check_head(head, size)
+                    except Exception as e:  # noqa: BLE001 - refused: answered, skipped
+                        if head is None:
+                            self.close()
+                            raise ValueError(f"undecodable frame: {e}") from e
+                        pos = self._refuse(head, e, start, size, end)
+                        continue
+                elif guard is None and size > MAX_FRAME:
                     self.close()
                     raise ValueError(f"frame of {size} bytes exceeds the {MAX_FRAME} byte limit")
-                start = pos + 4
                 pos = start + size
                 if pos > end:
                     pos = start - 4
                     break
+                if guard is not None and size > MAX_DEPTH:
+                    try:
+                        # A copy: an exception must not keep an export of the buffer alive.
+                        guard.check_body(bytes(view[start:pos]))
+                    except FrameRefused as e:
+                        head = head or peek(bytes(view[start:min(pos, start + HEAD_BYTES)]))
+                        self.on_refused(head, e)
+                        continue
                 try:
-                    frame = decode(view[start:pos])
-                except msgspec.DecodeError as e:
+                    if guard is None:
+                        frame = decode(view[start:pos])
+                    elif quick:
+                        frame = _ANSWER_DECODE(view[start:pos])
+                    else:
+                        assert head is not None
+                        typed = CALL_DECODERS.get(head.op or "") if head.kind == CALL else None
+                        frame = (typed.decode if typed else decode)(view[start:pos])
+                except (msgspec.DecodeError, RecursionError) as e:
+                    if guard is not None:
+                        head = head or peek(bytes(view[start:min(pos, start + HEAD_BYTES)]))
+                        self.on_refused(head, FrameRefused(f"undecodable frame: {e}"))
+                        continue
                     self.close()
                     raise ValueError(f"undecodable frame: {e}") from e
-                if type(frame) is not list or len(frame) < 2:
+                if type(frame) not in (list, tuple) or len(frame) < 2:
                     self.close()
                     raise ValueError(f"a frame must be an array [kind, id, ...], got {frame!r}")
                 on_frame(frame)
@@ -243,10 +308,23 @@ class Channel:
             if view is self._rview and pos < end:
                 self._buf += view[pos:end]
 
+    def _refuse(self, head: FrameHead, error: Exception, start: int, size: int, end: int) -> int:
+        """Report a refused frame and skip its bytes; returns the position after them."""
+        self.on_refused(head, error)
+        if start + size <= end:
+            return start + size
+        self._skip = start + size - end
+        return end
+
     @property
     def sending(self) -> bool:
         """Whether bytes wait for the socket to become writable."""
         return bool(self._out)
+
+    @property
+    def backlog(self) -> int:
+        """Bytes waiting for the socket to become writable."""
+        return len(self._out)
 
     def has_data(self) -> bool:
         """Whether a read would find data now (never blocks)."""
@@ -278,6 +356,10 @@ class Channel:
 
 def _drop(frame: list[Any]) -> None:
     """Placeholder frame callback until the owner installs its own."""
+
+
+def _refused(head: FrameHead, error: Exception) -> None:
+    """Placeholder refusal callback until the owner installs its own."""
 
 
 def socketpair() -> tuple[socket.socket, socket.socket]:

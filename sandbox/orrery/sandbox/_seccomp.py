@@ -1,9 +1,18 @@
 """A seccomp-BPF deny list, built by hand so the worker needs no library.
 
-The filter kills the process on a foreign architecture/ABI, answers ``EPERM`` for
-syscalls a plugin never needs (ptrace, mount, kexec, reboot, module loading, namespace
-changes, bpf, io_uring, ...) and, without the ``net`` permission, ``EACCES`` for
-creating IPv4/IPv6/packet sockets. Everything else is allowed.
+The filter kills the process on a foreign architecture/ABI and answers ``EPERM`` for:
+
+- syscalls a plugin never needs (ptrace, mount, kexec, reboot, module loading, namespace
+  changes, bpf, io_uring, ...), including ``clone`` with a namespace flag (``clone3``
+  answers ``ENOSYS`` so that libc falls back to ``clone``, whose flags can be checked);
+- file metadata changes (the chmod, chown, utime and xattr families): Landlock does not
+  cover them, so without this a plugin could chmod the API token or the watched plugin
+  folder, or set a setuid bit, on any file it can reach.
+
+``socket()`` answers ``EACCES`` for address families the plugin is not granted: IPv4,
+IPv6, packet and netlink sockets need ``net``; unix-domain sockets need ``net.unix:PATH``
+(a pathname socket such as PostgreSQL's logs in by peer credentials, so ``net`` alone does
+not grant it; ``socketpair`` stays allowed); vsock needs ``net.vsock``.
 """
 
 from __future__ import annotations
@@ -12,11 +21,19 @@ import ctypes
 import os
 import platform
 import struct
+from collections.abc import Iterable
 
-__all__ = ["DENIED_SYSCALLS", "install_filter", "seccomp_supported"]
+__all__ = [
+    "DENIED_SYSCALLS",
+    "METADATA_SYSCALLS",
+    "denied_families",
+    "install_filter",
+    "seccomp_supported",
+]
 
 _AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
 _X32_SYSCALL_BIT = 0x40000000
+_NONE = -1  # the syscall does not exist on that architecture
 
 # name -> (x86_64, aarch64)
 DENIED_SYSCALLS: dict[str, tuple[int, int]] = {
@@ -66,17 +83,46 @@ DENIED_SYSCALLS: dict[str, tuple[int, int]] = {
     "io_uring_enter": (426, 426),
     "io_uring_register": (427, 427),
 }
+#: Metadata changes, denied everywhere (name -> (x86_64, aarch64)).
+METADATA_SYSCALLS: dict[str, tuple[int, int]] = {
+    "chmod": (90, _NONE),
+    "fchmod": (91, 52),
+    "fchmodat": (268, 53),
+    "fchmodat2": (452, 452),
+    "chown": (92, _NONE),
+    "fchown": (93, 55),
+    "lchown": (94, _NONE),
+    "fchownat": (260, 54),
+    "utime": (132, _NONE),
+    "utimes": (235, _NONE),
+    "futimesat": (261, _NONE),
+    "utimensat": (280, 88),
+    "setxattr": (188, 5),
+    "lsetxattr": (189, 6),
+    "fsetxattr": (190, 7),
+    "setxattrat": (463, 463),
+    "removexattr": (197, 14),
+    "lremovexattr": (198, 15),
+    "fremovexattr": (199, 16),
+    "removexattrat": (466, 466),
+}
 _SOCKET = (41, 198)
-_NET_FAMILIES = (2, 10, 17)  # AF_INET, AF_INET6, AF_PACKET
+_CLONE = (56, 220)
+_CLONE3 = (435, 435)
+# CLONE_NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET
+_CLONE_NS_FLAGS = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 \
+    | 0x20000000 | 0x40000000
+_AF_UNIX, _AF_INET, _AF_INET6, _AF_NETLINK, _AF_PACKET, _AF_VSOCK = 1, 2, 10, 16, 17, 40
 
 _LD_W_ABS = 0x20
 _JEQ_K = 0x15
 _JGE_K = 0x35
+_JSET_K = 0x45
 _RET_K = 0x06
 _RET_KILL_PROCESS = 0x80000000
 _RET_ALLOW = 0x7FFF0000
 _RET_ERRNO = 0x00050000
-_EPERM, _EACCES = 1, 13
+_EPERM, _EACCES, _ENOSYS = 1, 13, 38
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22
 _SECCOMP_MODE_FILTER = 2
@@ -87,12 +133,29 @@ def seccomp_supported() -> bool:
     return platform.machine() in _AUDIT_ARCH
 
 
-def _program(arch: str, deny_net: bool) -> list[tuple[int, int, int, int]]:
+def denied_families(*, net: bool, unix: bool, vsock: bool) -> tuple[int, ...]:
+    """The socket address families a plugin with these grants may not create."""
+    out: list[int] = []
+    if not net:
+        out += [_AF_INET, _AF_INET6, _AF_PACKET, _AF_NETLINK]
+    if not unix:
+        out.append(_AF_UNIX)
+    if not vsock:
+        out.append(_AF_VSOCK)
+    return tuple(sorted(out))
+
+
+def _program(arch: str, families: Iterable[int]) -> list[tuple[int, int, int, int]]:
     index = 0 if arch == "x86_64" else 1
-    denied = sorted({nrs[index] for nrs in DENIED_SYSCALLS.values()})
+    denied = sorted(
+        {nrs[index] for table in (DENIED_SYSCALLS, METADATA_SYSCALLS) for nrs in table.values()}
+        - {_NONE}
+    )
+    families = sorted(set(families))
     # Layout (jt/jf are forward offsets from the next instruction):
     #   ld arch; jeq ARCH ? +1 : kill; ret kill; ld nr; [x32 check]; jeq nr_i -> deny ...;
-    #   [jeq socket -> net block]; ret allow; [net block]; deny: ret errno(EPERM)
+    #   jeq clone -> clone block; jeq clone3 -> enosys; [jeq socket -> socket block];
+    #   ret allow; blocks; deny: ret errno(EPERM)
     body: list[tuple[int, int, int, int] | tuple[str, str, int]] = []
     body.append((_LD_W_ABS, 0, 0, 4))
     body.append((_JEQ_K, 1, 0, _AUDIT_ARCH[arch]))
@@ -102,14 +165,21 @@ def _program(arch: str, deny_net: bool) -> list[tuple[int, int, int, int]]:
         body.append(("jge", "deny", _X32_SYSCALL_BIT))
     for nr in denied:
         body.append(("jeq", "deny", nr))
-    if deny_net:
-        body.append(("jeq", "net", _SOCKET[index]))
+    body.append(("jeq", "clone", _CLONE[index]))
+    body.append(("jeq", "enosys", _CLONE3[index]))
+    if families:
+        body.append(("jeq", "socket", _SOCKET[index]))
     body.append((_RET_K, 0, 0, _RET_ALLOW))
-    labels: dict[str, int] = {}
-    if deny_net:
-        labels["net"] = len(body)
-        body.append((_LD_W_ABS, 0, 0, 16))  # args[0], low 32 bits (little endian)
-        for family in _NET_FAMILIES:
+    labels: dict[str, int] = {"clone": len(body)}
+    body.append((_LD_W_ABS, 0, 0, 16))  # args[0] (flags), low 32 bits (little endian)
+    body.append(("jset", "deny", _CLONE_NS_FLAGS))
+    body.append((_RET_K, 0, 0, _RET_ALLOW))
+    labels["enosys"] = len(body)
+    body.append((_RET_K, 0, 0, _RET_ERRNO | _ENOSYS))
+    if families:
+        labels["socket"] = len(body)
+        body.append((_LD_W_ABS, 0, 0, 16))  # args[0] (family)
+        for family in families:
             body.append(("jeq", "eacces", family))
         body.append((_RET_K, 0, 0, _RET_ALLOW))
         labels["eacces"] = len(body)
@@ -117,28 +187,29 @@ def _program(arch: str, deny_net: bool) -> list[tuple[int, int, int, int]]:
     labels["deny"] = len(body)
     body.append((_RET_K, 0, 0, _RET_ERRNO | _EPERM))
     program: list[tuple[int, int, int, int]] = []
+    ops = {"jeq": _JEQ_K, "jge": _JGE_K, "jset": _JSET_K}
     for i, ins in enumerate(body):
         if isinstance(ins[0], str):
             op, label, k = ins
             offset = labels[str(label)] - i - 1
             if offset > 255:
                 raise ValueError("seccomp program too long for a short jump")
-            program.append((_JEQ_K if op == "jeq" else _JGE_K, offset, 0, int(k)))
+            program.append((ops[str(op)], offset, 0, int(k)))
         else:
             program.append(ins)
     return program
 
 
-def install_filter(*, deny_net: bool) -> int:
+def install_filter(*, deny_families: Iterable[int]) -> int:
     """Install the filter on the calling thread (and its future children).
 
-    Call it before any thread starts. Returns the number of denied syscalls. Raises
-    `OSError` when the kernel refuses the filter.
+    ``deny_families`` comes from `denied_families`. Call it before any thread starts.
+    Returns the number of denied syscalls. Raises `OSError` when the kernel refuses it.
     """
     arch = platform.machine()
     if arch not in _AUDIT_ARCH:
         raise OSError(f"no seccomp syscall table for architecture {arch!r}")
-    program = _program(arch, deny_net)
+    program = _program(arch, deny_families)
     raw = b"".join(struct.pack("=HBBI", *ins) for ins in program)
     buffer = ctypes.create_string_buffer(raw, len(raw))
 
@@ -153,4 +224,4 @@ def install_filter(*, deny_net: bool) -> int:
     if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"prctl(PR_SET_SECCOMP) failed: {os.strerror(err)}")
-    return len(DENIED_SYSCALLS)
+    return len(DENIED_SYSCALLS) + len(METADATA_SYSCALLS) + 2  # + clone (ns), clone3

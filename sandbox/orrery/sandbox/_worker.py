@@ -19,6 +19,7 @@ from typing import Any
 
 from orrery.sdk import Plugin, PluginError
 
+from ._mounts import ENV_MOUNTS, read_only_root
 from ._permissions import Permissions, parse_permissions
 from ._protocol import (
     ACK,
@@ -36,12 +37,8 @@ from ._protocol import (
     encode_error,
 )
 from ._spin import SpinWait
-from ._worker_context import (
-    WorkerContext,
-    WorkerHttpRequest,
-    WorkerJournalEvent,
-    event_from_wire,
-)
+from ._worker_context import WorkerContext, WorkerJournalEvent, event_from_wire
+from ._worker_http import WorkerHttpRequest
 from ._worker_load import apply_layers, decode_error, load_plugin_class, validate_config
 
 __all__ = ["WorkerRuntime", "main"]
@@ -381,7 +378,13 @@ def main(argv: list[str] | None = None) -> None:
     sock = socket.socket(fileno=int(args[0]))
     rt = WorkerRuntime(sock)
     init = rt.read_init()
-    applied = apply_layers(init[2])
+    try:
+        applied = apply_layers(init[2])
+    except OSError as e:
+        # Never run plugin code with privileges left: refuse to start, saying why.
+        rt.reply(RESULT, init[1], False, OSError(f"cannot drop privileges: {e}"))
+        rt.channel.flush_blocking(5.0)
+        os._exit(74)
     try:
         asyncio.run(rt.serve(init, applied))
     finally:
@@ -396,10 +399,23 @@ def _serve_as_init(fd: int) -> None:
     ends, exits with its status, a signal as 128+n the way bubblewrap reports it (unshare
     itself cannot pass on a SIGKILL and would say only "exited with code 1").
     """
+    plan = os.environ.pop(ENV_MOUNTS, None)
+    if plan is not None:
+        try:
+            import json
+
+            spec = json.loads(plan)
+            read_only_root(spec["writable"], spec["masks"], spec["binds"])
+        except OSError as e:
+            # Landlock still limits writes; the host reports what this line says.
+            print(f"orrery sandbox: cannot make the root read-only: {e}", file=sys.stderr)
     worker = os.fork()
     if worker == 0:
         return
     os.close(fd)  # the host must see end of stream when the worker dies, not when init does
+    from ._privileges import drop_privileges
+
+    drop_privileges(None)  # init only reaps: it needs no capability
     while True:
         try:
             pid, status = os.wait()

@@ -10,13 +10,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from orrery.sdk import (
     Event,
     Handler,
-    HttpRequest,
     PermissionDenied,
     ServiceKey,
     SystemClock,
@@ -25,6 +31,7 @@ from orrery.sdk import (
 )
 
 from ._protocol import CALL, LOG
+from ._worker_http import WorkerHttp
 
 if TYPE_CHECKING:
     from ._worker import WorkerRuntime
@@ -269,40 +276,10 @@ class WorkerJournal:
         return sub
 
 
-class WorkerHttpRequest:
-    """The request a route handler receives, rebuilt from the host's dict."""
-
-    def __init__(self, row: Mapping[str, Any]) -> None:
-        self.method: str = row["method"]
-        self.path: str = row["path"]
-        self.params: Mapping[str, str] = row.get("params") or {}
-        self.query: Mapping[str, str] = row.get("query") or {}
-        self.headers: Mapping[str, str] = row.get("headers") or {}
-        self.principal: str = row.get("principal") or ""
-        self._body: Any = row.get("body")
-
-    async def json(self) -> Any:
-        return self._body
-
-
-class WorkerHttp:
-    def __init__(self, rt: WorkerRuntime) -> None:
-        self._rt = rt
-
-    def route(
-        self,
-        method: str,
-        path: str,
-        handler: Callable[[HttpRequest], Awaitable[Any] | Any],
-    ) -> None:
-        rt = self._rt
-        route_id = next(rt.ids)
-        allowed = rt.permissions.allows("http.route")
-        if allowed:
-            rt.routes[route_id] = handler
-        rt.send([CALL, 0, "http.route", route_id, method, path])
-        if not allowed:
-            raise PermissionDenied(rt.name, "http.route")
+#: Characters of one log record the worker sends at most.
+_LOG_MAX = 16 * 1024
+#: Bytes of unsent frames above which the worker drops log records.
+_LOG_BACKLOG = 1 << 20
 
 
 class _ShipToHost(logging.Handler):
@@ -311,10 +288,23 @@ class _ShipToHost(logging.Handler):
     def __init__(self, rt: WorkerRuntime) -> None:
         super().__init__()
         self._rt = rt
+        self._dropped = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._rt.send([LOG, 0, record.levelno, self.format(record)])
+            if self._rt.channel.backlog > _LOG_BACKLOG:
+                # The kernel reads slower than the plugin logs: drop rather than buffer
+                # without bound (the kernel rate-limits what it writes anyway).
+                self._dropped += 1
+                return
+            if self._dropped:
+                dropped, self._dropped = self._dropped, 0
+                self._rt.send([LOG, 0, logging.WARNING, f"{dropped} log records dropped: "
+                               f"the plugin logs faster than the kernel reads"])
+            text = self.format(record)
+            if len(text) > _LOG_MAX:  # the kernel refuses frames without data over 64 KiB
+                text = f"{text[:_LOG_MAX]}... ({len(text) - _LOG_MAX} more characters dropped)"
+            self._rt.send([LOG, 0, record.levelno, text])
         except Exception:  # noqa: BLE001 - logging must never raise into the plugin
             self.handleError(record)
 

@@ -111,7 +111,19 @@ def validate_config(cls: type[Plugin], raw: Mapping[str, Any]) -> Any:
 
 
 def apply_layers(setup: Mapping[str, Any]) -> dict[str, Any]:
-    applied: dict[str, Any] = {}
+    """Give up root, then restrict files and syscalls, before any plugin code runs.
+
+    A failure to drop privileges is fatal (raised); the other layers report an error
+    the host turns into a missing layer.
+    """
+    from ._privileges import drop_privileges
+
+    run_as = setup.get("run_as")
+    applied: dict[str, Any] = {
+        "privileges": drop_privileges((int(run_as[0]), int(run_as[1])) if run_as else None)
+    }
+    # Only now: scratch belongs to the user the worker switched to.
+    os.chdir(os.environ.get("HOME") or "/")
     landlock = setup.get("landlock")
     if landlock:
         from ._landlock import restrict_paths
@@ -127,7 +139,7 @@ def apply_layers(setup: Mapping[str, Any]) -> dict[str, Any]:
         from ._seccomp import install_filter
 
         try:
-            applied["seccomp"] = install_filter(deny_net=seccomp["deny_net"])
+            applied["seccomp"] = install_filter(deny_families=seccomp["deny_families"])
         except OSError as e:
             applied["seccomp"] = f"error: {e}"
     return applied

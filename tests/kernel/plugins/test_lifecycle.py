@@ -269,7 +269,38 @@ async def test_spawned_task_crash_is_logged_not_silent(
         """,
     )
     async with make_kernel() as k:
-        task = k.manager.runtime("crashy").instance.task  # type: ignore[union-attr]
+        task = k.manager.runtime("crashy").instance.plugin.task  # type: ignore[union-attr]
         await asyncio.wait([task])
         await asyncio.sleep(0)  # let the done-callback run
         assert "background task crashy:boom crashed" in caplog.text
+
+
+async def test_in_process_and_sandboxed_instances_share_one_protocol(
+    make_kernel, write_plugin
+) -> None:
+    from orrery.kernel.plugins import PluginInstance
+
+    for name, sandbox in (("inside", False), ("outside", True)):
+        write_plugin(
+            f"{name}.py",
+            f"""
+            from orrery.sdk import Plugin, hookimpl
+
+            class P(Plugin):
+                name = "{name}"
+                sandbox = {sandbox}
+
+                @hookimpl
+                def orrery_health(self, ctx):
+                    return {{"ok": True, "who": "{name}"}}
+            """,
+        )
+    async with make_kernel() as k:
+        for name in ("inside", "outside"):
+            instance = k.manager.runtime(name).instance
+            assert isinstance(instance, PluginInstance)
+            assert instance.state == "active"
+        assert await k.health() == {
+            "inside": {"ok": True, "who": "inside"},
+            "outside": {"ok": True, "who": "outside"},
+        }

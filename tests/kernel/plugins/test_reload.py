@@ -84,8 +84,13 @@ async def test_requests_during_a_swap_are_answered_by_old_or_new(make_kernel, wr
     path = write_plugin("counter.py", counter_source("1.0"))
     async with make_kernel() as k:
         path.write_text(counter_source("2.0", start_extra=slow_start))
+        old = k.manager.runtime("counter").ctx
+        assert old is not None
         swapping = asyncio.create_task(k.reload("counter"))
-        await asyncio.sleep(0.01)  # the new version is starting; the old one is held
+        async with asyncio.timeout(10):
+            while not old.bus.held:  # the new code is imported off the loop first
+                await asyncio.sleep(0.001)
+        # The old version is held and the new one is starting.
         answer = await k.bus.request("count.get", None, timeout=5)
         await swapping
     assert answer["version"] == "2.0"

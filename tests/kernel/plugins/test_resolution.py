@@ -150,3 +150,41 @@ def test_arbitrary_graphs_partition_into_ordered_and_explained_failures(
         assert failure.chain[0] == name
     for name in r.order:
         assert not _cyclic(name, plugins)
+
+
+async def test_enable_does_not_start_a_plugin_whose_requires_are_unmet(
+    make_kernel, recording_plugin, journal_file
+) -> None:
+    recording_plugin("needy", requires={"absent": ">=1"})
+    async with make_kernel(config={"plugins": {"needy": {"enabled": False}}}) as k:
+        info = await k.enable("needy")
+        assert info.state == "failed"
+        assert "requires 'absent>=1'" in (info.error or "")
+    assert not journal_file.exists()  # orrery_start never ran
+
+
+async def test_a_rescan_does_not_start_a_new_plugin_whose_requires_are_unmet(
+    make_kernel, install_distribution, plugins_dir
+) -> None:
+    async with make_kernel(entry_points=True) as k:
+        install_distribution(
+            "orrery-needy",
+            "1.0",
+            "orrery_needy",
+            """
+            from orrery.sdk import Plugin, hookimpl
+
+            class Needy(Plugin):
+                requires = {"absent": ""}
+
+                @hookimpl
+                async def orrery_start(self, ctx):
+                    ctx.bus.subscribe("needy.ask", lambda e: "up")
+            """,
+            {"needy": "orrery_needy:Needy"},
+        )
+        changes = await k.rescan()
+        assert changes["added"] == ["needy"]
+        info = k.plugins["needy"]
+        assert info.state == "failed"
+        assert "requires 'absent', which is not installed" in (info.error or "")

@@ -121,10 +121,10 @@ async def test_a_burst_of_saves_causes_one_reload(watched_kernel, write_plugin) 
         for i in range(1, 11):
             path.write_text(answer(i))
         await asyncio.wait_for(reloaded, 10)
-        watcher = k._watcher
+        watcher = k.watcher
         assert watcher is not None
-        await asyncio.gather(*watcher._tasks)
-        assert not watcher._timers  # nothing else pending
+        await watcher.settle()
+        assert not watcher.pending  # nothing else pending
         assert len(reloads) == 1
         assert await k.bus.request("answer.ask", None) == 10
 
@@ -148,7 +148,7 @@ async def test_bytecode_caches_and_editor_files_are_ignored(
 ) -> None:
     write_plugin("answer.py", answer(1))
     async with watched_kernel() as k:
-        watcher = k._watcher
+        watcher = k.watcher
         assert watcher is not None
         assert (
             watcher.entry_for(str(plugins_dir / "__pycache__" / "answer.cpython-311.pyc")) is None
@@ -164,3 +164,78 @@ async def test_bytecode_caches_and_editor_files_are_ignored(
             watcher.entry_for(str(plugins_dir / "pkg" / "mod.py"))
             == (plugins_dir / "pkg").resolve()
         )
+
+
+VERSIONED = """
+from orrery.sdk import Plugin, hookimpl
+
+class P(Plugin):
+    name = "{name}"
+    version = "{version}"
+    requires = {requires}
+
+    @hookimpl
+    async def orrery_start(self, ctx):
+        ctx.bus.subscribe("{name}.ask", lambda e: "{version}")
+"""
+
+
+def versioned(name: str, version: str, requires: str = "{}") -> str:
+    return VERSIONED.format(name=name, version=version, requires=requires)
+
+
+async def test_a_hot_added_plugin_with_unmet_requires_fails_until_they_are_met(
+    watched_kernel, write_plugin, plugins_dir: Path
+) -> None:
+    async with watched_kernel() as k:
+        def named(n: str) -> Callable[[Event], bool]:
+            return lambda e: e.data["name"] == n
+
+        seen: list[str] = []
+        k.bus.subscribe(
+            "orrery.plugin.*",
+            lambda e: seen.append(e.type.rsplit(".", 1)[1]) if e.data["name"] == "needy" else None,
+        )
+        # Missing requirement: failed with the reason, never started.
+        failed = next_event(k, "orrery.plugin.failed", named("needy"))
+        write_plugin("needy.py", versioned("needy", "1.0", "{'dep': '>=2'}"))
+        event = await asyncio.wait_for(failed, 10)
+        assert "requires 'dep>=2'" in event.data["error"]
+        assert "not installed" in event.data["error"]
+        assert k.plugins["needy"].state == "failed"
+        with pytest.raises(NoResponders):
+            await k.bus.request("needy.ask", None, timeout=1)
+
+        # The dependency appears in the wrong version: still failed, reason updated.
+        dep_up = next_event(k, "orrery.plugin.active", named("dep"))
+        dep = write_plugin("dep.py", versioned("dep", "1.0"))
+        await asyncio.wait_for(dep_up, 10)
+        await k.watcher.settle()
+        assert k.plugins["needy"].state == "failed"
+        assert "but 'dep' is version 1.0" in (k.plugins["needy"].error or "")
+
+        # The right version is saved: the dependent starts on its own.
+        needy_up = next_event(k, "orrery.plugin.active", named("needy"))
+        dep.write_text(versioned("dep", "2.0"))
+        await asyncio.wait_for(needy_up, 10)
+        assert k.plugins["needy"].error is None
+        assert await k.bus.request("needy.ask", None) == "1.0"
+        assert await k.bus.request("dep.ask", None) == "2.0"
+        # Every change was announced, those made by resolution included.
+        assert seen == ["failed", "failed", "resolved", "starting", "active"]
+
+
+async def test_a_reload_that_would_break_a_dependent_is_refused(
+    watched_kernel, write_plugin
+) -> None:
+    dep = write_plugin("dep.py", versioned("dep", "2.0"))
+    write_plugin("needy.py", versioned("needy", "1.0", "{'dep': '>=2'}"))
+    async with watched_kernel() as k:
+        assert k.plugins["needy"].state == "active"
+        refused = next_event(k, "orrery.plugin.reload_failed")
+        dep.write_text(versioned("dep", "1.0"))
+        event = await asyncio.wait_for(refused, 10)
+        assert "old version kept" in event.data["error"]
+        assert "requires 'dep>=2'" in event.data["error"]
+        assert await k.bus.request("dep.ask", None) == "2.0"
+        assert k.plugins["needy"].state == "active"

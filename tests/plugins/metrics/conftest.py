@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from orrery_metrics import ManualClock
+from orrery.sdk.testing import ManualClock
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from orrery.sdk.testing import ManualClock
 from orrery_metrics import (
     FIRING_TOPIC,
     RESOLVED_TOPIC,
     AlertManager,
     AlertNotice,
     AlertRule,
-    ManualClock,
     MetricsRegistry,
     SeriesStore,
 )
@@ -215,6 +215,24 @@ def test_anomaly_rule_flags_a_spike_and_resolves_after(
     assert log[:40] == [[]] * 40
     assert log[40] == [FIRING_TOPIC]
     assert log[41] == [RESOLVED_TOPIC]
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad", "ewma"])
+def test_an_anomaly_alert_on_a_constant_series_resolves_after_a_lasting_shift(
+    registry: MetricsRegistry, clock: ManualClock, method: str
+) -> None:
+    g = registry.gauge("replicas")
+    spec = {"method": method, "window": 30, "warmup": 5, "relearn": 4}
+    manager = AlertManager(registry, rules=[rule(expr="replicas", anomaly=spec)])
+    log = []
+    for v in [3.0] * 20 + [5.0] * 20:  # scaled from 3 to 5 replicas, and stays there
+        g.set(v)
+        log.append([n.topic for n in manager.evaluate(clock())])
+        clock.advance(15)
+    assert log[20] == [FIRING_TOPIC]
+    assert log[20 + 4] == [RESOLVED_TOPIC]  # the new level is learned
+    assert [t for entry in log for t in entry] == [FIRING_TOPIC, RESOLVED_TOPIC]
+    assert manager.alerts() == []
 
 
 @pytest.mark.parametrize(

@@ -102,3 +102,42 @@ def test_bad_settings_are_refused() -> None:
         make_detector("magic")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="alpha"):
         EWMADetector(alpha=1.5)
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad", "ewma"])
+def test_a_lasting_shift_of_a_constant_series_is_learned(method: str) -> None:
+    # Zero spread: clipping a flagged value to the baseline would pin the baseline at
+    # the old level, and every later sample would be flagged forever.
+    detector = make_detector(method, warmup=5, relearn=5)  # type: ignore[arg-type]
+    for _ in range(30):
+        assert not detector.update(10.0).anomaly
+    flags = [detector.update(20.0).anomaly for _ in range(20)]
+    assert flags[0], "the shift itself is an anomaly"
+    assert flags[:5] == [True] * 5
+    assert not any(flags[5:]), f"the new level was never learned: {flags}"
+    assert detector.score(20.0).expected == pytest.approx(20.0)
+    assert detector.score(10.0).anomaly  # the old level is now the unusual one
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad", "ewma"])
+def test_a_run_of_alternating_spikes_is_not_taken_for_a_shift(method: str) -> None:
+    detector = make_detector(method, warmup=5, relearn=3)  # type: ignore[arg-type]
+    rng = random.Random(3)
+    for _ in range(60):
+        detector.update(50 + rng.gauss(0, 1))
+    verdicts = [detector.update(v) for v in (90.0, 10.0, 90.0, 10.0, 90.0, 10.0)]
+    assert all(v.anomaly for v in verdicts[:4])
+    # Never three on one side: the baseline stays where the series lives.
+    assert all(abs((v.expected or 0) - 50) < 5 for v in verdicts)
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad", "ewma"])
+def test_score_judges_without_learning(method: str) -> None:
+    detector = make_detector(method, warmup=5)  # type: ignore[arg-type]
+    rng = random.Random(2)
+    for _ in range(50):
+        detector.update(100 + rng.gauss(0, 1))
+    before = detector.score(100.0)
+    for _ in range(50):
+        assert detector.score(500.0).anomaly
+    assert detector.score(100.0) == before

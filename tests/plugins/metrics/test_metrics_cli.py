@@ -129,7 +129,7 @@ def test_ls_lists_metrics(running: Any) -> None:
     listed = {m["name"]: m for m in json.loads(out.stdout)}
     assert listed["orrery_bus_events_total"]["type"] == "counter"
     assert listed["orrery_http_request_seconds"]["labels"] == ["route", "method"]
-    table = orrery("metrics", "ls", cwd=cwd(running))
+    table = orrery("metrics", "ls", "--wide", cwd=cwd(running))
     assert table.returncode == 0, table.stderr
     assert "orrery_plugins" in table.stdout and "Plugins by lifecycle state" in table.stdout
 
@@ -143,12 +143,13 @@ def test_show_prints_one_metric(running: Any) -> None:
     table = orrery("metrics", "show", "orrery_plugins", cwd=cwd(running))
     assert "state=active" in table.stdout
     stats = orrery("metrics", "show", "orrery_http_request_seconds", cwd=cwd(running))
-    assert stats.returncode == 0 and "p99" in stats.stdout
+    assert stats.returncode == 0 and "P99" in stats.stdout
 
 
-def test_show_of_an_unknown_metric_is_one_line_and_exit_2(running: Any) -> None:
+def test_show_of_an_unknown_metric_is_one_line_and_exit_1(running: Any) -> None:
     out = orrery("metrics", "show", "nope_total", cwd=cwd(running))
-    assert out.returncode == 2
+    assert out.returncode == 1  # the daemon answered: the operation failed
+    assert len(out.stderr.strip().splitlines()) == 1
     assert "404" in out.stderr and "no metric named 'nope_total'" in " ".join(out.stderr.split())
     assert "Traceback" not in out.stderr
 
@@ -183,7 +184,7 @@ def test_dash_once_and_json(running: Any) -> None:
 
 def test_dash_of_an_unknown_dashboard_says_how_to_define_one(running: Any) -> None:
     out = orrery("metrics", "dash", "ghost", "--once", cwd=cwd(running))
-    assert out.returncode == 2
+    assert out.returncode == 1
     assert "404" in out.stderr and "no dashboard named 'ghost'" in out.stderr
 
 
@@ -223,7 +224,8 @@ def test_dash_stays_live_until_ctrl_c(running: Any) -> None:
 
 
 def test_without_a_daemon_the_commands_fail_clearly(tmp_path: Path) -> None:
-    out = orrery("metrics", "ls", cwd=tmp_path)
+    # An empty state directory named explicitly: no daemon behind it.
+    out = orrery("metrics", "ls", "--state-dir", str(tmp_path), cwd=tmp_path)
     assert out.returncode == 2
     assert "no daemon is running" in out.stderr and "Traceback" not in out.stderr
     down = orrery("metrics", "export", "-f", "csv", "--url", "http://127.0.0.1:9", "--token",
@@ -234,5 +236,31 @@ def test_without_a_daemon_the_commands_fail_clearly(tmp_path: Path) -> None:
 def test_metrics_is_mounted_as_an_orrery_command(tmp_path: Path) -> None:
     out = orrery("metrics", "--help", cwd=tmp_path)
     assert out.returncode == 0
-    for command in ("ls", "show", "export", "dash"):
+    for command in ("ls", "show", "export", "anomaly", "dash"):
         assert command in out.stdout
+
+
+def test_anomaly_checks_one_value(running: Any) -> None:
+    history = ",".join(["10", "11"] * 15)
+    odd = orrery("metrics", "anomaly", "500", "--history", history, "--json", cwd=cwd(running))
+    assert odd.returncode == 0, odd.stderr
+    verdict = json.loads(odd.stdout)
+    assert verdict["anomaly"] is True and verdict["series"][0]["samples"] == 30
+    usual = orrery("metrics", "anomaly", "10.5", "--history", history, cwd=cwd(running))
+    assert usual.returncode == 0 and "normal" in usual.stdout
+    stored = orrery("metrics", "anomaly", "3", "--selector", "orrery_plugins", "--json",
+                    cwd=cwd(running))  # fmt: skip
+    assert stored.returncode == 0, stored.stderr
+    assert {r["metric"] for r in json.loads(stored.stdout)["series"]} == {"orrery_plugins"}
+    neither = orrery("metrics", "anomaly", "3", cwd=cwd(running))
+    assert neither.returncode == 2 and "--selector" in neither.stderr
+    unknown = orrery("metrics", "anomaly", "3", "--selector", "nope_total", cwd=cwd(running))
+    assert unknown.returncode == 1 and "no stored series matches" in unknown.stderr
+
+
+def test_tables_fit_80_columns_unless_wide(running: Any) -> None:
+    narrow = orrery("metrics", "ls", cwd=cwd(running))
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    wide = orrery("metrics", "ls", "--wide", cwd=cwd(running))
+    assert "Plugins by lifecycle state" in wide.stdout
+    assert max(len(line) for line in wide.stdout.splitlines()) > 80

@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
+from orrery.sdk.testing import ManualClock, MemoryStore
 from orrery_metrics import (
     Dashboard,
     DashboardBook,
-    ManualClock,
     MetricsEngine,
     UnknownDashboard,
-    live_dashboard,
     render_dashboard,
-    render_rich,
-    sparkline,
 )
+from orrery_metrics.cli import graph_line, live_dashboard, render_rich, sparkline
 from pydantic import ValidationError
 from rich.console import Console
-
-
-class MemoryStore:
-    """The part of orrery.sdk.Store the dashboard book uses."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    async def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    async def put(self, key: str, value: Any) -> None:
-        self.data[key] = value
-
-    async def delete(self, key: str) -> bool:
-        return self.data.pop(key, None) is not None
-
-    async def scan(self, prefix: str = "") -> AsyncIterator[tuple[str, Any]]:
-        for key in sorted(self.data):
-            if key.startswith(prefix):
-                yield key, self.data[key]
-
 
 OPS = Dashboard.model_validate(
     {
@@ -99,13 +72,13 @@ async def test_book_saves_loads_and_deletes() -> None:
     book = DashboardBook(store, [OPS])
     custom = Dashboard(name="mine", title="Mine")
     await book.save(custom)
-    store.data["dashboards/broken"] = {"name": 3}
+    await store.put("dashboards/broken", {"name": 3})
     reloaded = DashboardBook(store, [OPS])
     assert await reloaded.load() == ["dashboards/broken"]
     assert reloaded.names() == ["mine", "ops"]
     assert reloaded.get("mine") == custom
     assert await reloaded.delete("mine")
-    assert "dashboards/mine" not in store.data
+    assert await store.get("dashboards/mine") is None
     with pytest.raises(UnknownDashboard, match="no dashboard named 'mine'"):
         reloaded.get("mine")
 
@@ -128,3 +101,33 @@ def test_sparkline_scales_to_the_range() -> None:
     assert sparkline([0, 1, 2, 3, 4, 5, 6, 7]) == "▁▂▃▄▅▆▇█"
     assert sparkline([5, 5]) == "▁▁"
     assert sparkline([]) == ""
+
+
+def test_a_graph_draws_its_whole_window_not_the_last_points(
+    engine: MetricsEngine, clock: ManualClock
+) -> None:
+    # 100 samples over the 10-minute window: a spike in the first minute must be drawn.
+    gauge = engine.registry.gauge("load")
+    for i in range(100):
+        gauge.set(50.0 if i < 5 else 1.0)
+        engine.scrape(clock.advance(6))
+    graph = Dashboard.model_validate(
+        {"name": "g", "widgets": [{"title": "Load", "kind": "graph", "query": "load",
+                                   "window": 600}]}
+    )  # fmt: skip
+    [widget] = render_dashboard(graph, engine)["widgets"]
+    assert widget["end"] - widget["start"] == 600
+    [line] = widget["series"]
+    assert len(line["points"]) == 100
+    drawn = graph_line(line["points"], widget["start"], widget["end"], width=40)
+    assert len(drawn) == 40
+    assert drawn[0] == "█" and set(drawn[5:]) == {"▁"}
+    console = Console(record=True, width=160, color_system=None)
+    console.print(render_rich(render_dashboard(graph, engine)))
+    assert "█" in console.export_text()  # the spike, 9 minutes old, is on screen
+
+
+def test_a_graph_leaves_gaps_where_the_window_has_no_points() -> None:
+    points = [[0.0, 1.0], [100.0, 2.0]]
+    drawn = graph_line(points, 0.0, 100.0, width=10)
+    assert drawn[0] == "▁" and drawn[-1] == "█" and drawn[1:-1] == " " * 8

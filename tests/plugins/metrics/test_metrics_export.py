@@ -7,9 +7,9 @@ import io
 import json
 
 import pytest
+from orrery.sdk.testing import ManualClock
 from orrery_metrics import (
     PROMETHEUS_CONTENT_TYPE,
-    ManualClock,
     MetricsCollector,
     MetricsRegistry,
     SeriesKey,

@@ -7,12 +7,12 @@ import random
 import threading
 
 import pytest
+from orrery.sdk.testing import ManualClock
 from orrery_metrics import (
     FOLD_AT,
     CardinalityError,
     InvalidLabels,
     InvalidMetricName,
-    ManualClock,
     MetricsRegistry,
 )
 

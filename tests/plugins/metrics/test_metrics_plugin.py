@@ -1,384 +1,278 @@
-"""MetricsPlugin wiring driven by a manual clock: service, routes, kernel events, alerts
-on the bus, snapshot and restore.
-
-A real kernel instantiates the plugin itself (with the wall clock), so these tests drive
-the hooks with a small in-test Context to control time. test_metrics_kernel.py runs the
-plugin in the real kernel (orrery.sdk.testing) for the same paths end to end.
-"""
+"""The metrics plugin in a real kernel (``orrery_kernel``) on a manual clock: services,
+the command table over HTTP (the real daemon app, ``harness.http``) and over bus
+requests, alerts on the bus, anomaly checks. test_metrics_kernel.py covers hot reload
+and kernel events on the wall clock."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+import urllib.parse
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
-from orrery.sdk import (
-    Event,
-    HttpError,
-    HttpResponse,
-    ServiceKey,
-    ServiceNotFound,
-    new_event_id,
-    subject_matches,
-)
+from orrery.kernel import Kernel
+from orrery.sdk import Event
+from orrery.sdk.testing import KernelHarness, ManualClock
 from orrery_metrics import (
     METRICS,
     METRICS_ENGINE,
     METRICS_EXPOSITION,
-    ManualClock,
+    METRICS_SERVICE,
+    KernelInstruments,
     MetricsConfig,
     MetricsEngine,
     MetricsPlugin,
     MetricsRegistry,
+    MetricsService,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-T = TypeVar("T")
-
-
-@dataclass
-class _Subscription:
-    pattern: str
-    handler: Callable[[Event], Any]
-    group: str | None = None
-    durable: str | None = None
-    active: bool = True
-
-    def unsubscribe(self) -> None:
-        self.active = False
-
-    async def drain(self) -> None:
-        self.active = False
-
-
-@dataclass
-class _Bus:
-    published: list[Event] = field(default_factory=list)
-    subscriptions: list[_Subscription] = field(default_factory=list)
-
-    async def publish(
-        self,
-        topic: str,
-        data: Any = None,
-        *,
-        key: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        source: str = "orrery://test/metrics",
-    ) -> Event:
-        """Publish as the plugin under test, or (``source=``) as someone else."""
-        event = Event(
-            id=new_event_id(),
-            type=topic,
-            source=source,
-            time_ns=0,
-            subject=key,
-            data=data,
-        )
-        self.published.append(event)
-        for sub in self.subscriptions:
-            if sub.active and subject_matches(sub.pattern, topic):
-                result = sub.handler(event)
-                if asyncio.iscoroutine(result):
-                    await result
-        return event
-
-    def subscribe(
-        self,
-        pattern: str,
-        handler: Callable[[Event], Any],
-        *,
-        group: str | None = None,
-        durable: str | None = None,
-    ) -> _Subscription:
-        sub = _Subscription(pattern, handler, group, durable)
-        self.subscriptions.append(sub)
-        return sub
-
-    async def request(self, topic: str, data: Any = None, *, timeout: float = 5.0) -> Any:
-        raise NotImplementedError
-
-
-@dataclass
-class _Services:
-    provided: dict[str, Any] = field(default_factory=dict)
-
-    def provide(self, key: ServiceKey[Any] | str, impl: Any) -> None:
-        self.provided[key if isinstance(key, str) else key.name] = impl
-
-    def get(self, key: ServiceKey[Any] | str) -> Any:
-        name = key if isinstance(key, str) else key.name
-        try:
-            return self.provided[name]
-        except KeyError:
-            raise ServiceNotFound(name) from None
-
-
-@dataclass
-class _Http:
-    routes: dict[tuple[str, str], Callable[[Any], Any]] = field(default_factory=dict)
-
-    def route(self, method: str, path: str, handler: Callable[[Any], Any]) -> None:
-        self.routes[(method, path)] = handler
-
-
-@dataclass
-class _Request:
-    method: str = "GET"
-    path: str = "/"
-    params: Mapping[str, str] = field(default_factory=dict)
-    query: Mapping[str, str] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)
-    principal: str = "test"
-    body: Any = None
-
-    async def json(self) -> Any:
-        return self.body
-
-
-@dataclass
-class FakeContext:
-    """Just enough of orrery.sdk.Context for the metrics plugin's hooks."""
-
-    config: Any
-    name: str = "metrics"
-    log: logging.Logger = field(default_factory=lambda: logging.getLogger("test.metrics"))
-    bus: _Bus = field(default_factory=_Bus)
-    services: _Services = field(default_factory=_Services)
-    http: _Http = field(default_factory=_Http)
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    store: Any = None
-    journal: Any = None
-
-    def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> Awaitable[T]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self.tasks.append(task)
-        return task
-
-    async def get(self, path: str, **query: str) -> Any:
-        return await self.http.routes[("GET", path)](_Request(path=path, query=query))
-
-    async def call(self, method: str, route: str, body: Any = None, **params: str) -> Any:
-        request = _Request(method=method, path=route.format(**params), params=params, body=body)
-        return await self.http.routes[(method, route)](request)
-
-
+BASE = "/v1/plugins/metrics"
+# Long intervals: after the evaluation at start, only the test moves things along.
+SLOW = {"scrape_interval": 3600, "evaluation_interval": 3600, "retention": 7200}
 ALERT_RULES: list[dict[str, Any]] = [
     {"name": "Deep", "expr": "queue_depth", "threshold": 10, "for": 30}
 ]
 
 
-Started = tuple[MetricsPlugin, FakeContext]
+class Api:
+    """The plugin's routes through the real daemon app (``harness.http``)."""
+
+    def __init__(self, harness: KernelHarness) -> None:
+        self.harness = harness
+
+    async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        route, _, query = path.partition("?")
+        params = dict(urllib.parse.parse_qsl(query)) if query else None
+        result = await self.harness.http(method, BASE + route, json=body, query=params)
+        is_json = result.headers.get("Content-Type", "").startswith("application/json")
+        return result.status, result.json() if is_json else result.text
+
+    async def get(self, path: str) -> Any:
+        status, answer = await self.call("GET", path)
+        assert status == 200, answer
+        return answer
 
 
-def engine_of(plugin: MetricsPlugin) -> MetricsEngine:
-    assert plugin.engine is not None
-    return plugin.engine
+Started = Callable[..., Any]
 
 
 @pytest.fixture
-async def started(clock: ManualClock) -> AsyncIterator[Started]:
-    plugin = MetricsPlugin(clock=clock)
-    # A long interval: the background loop runs once at start, the test drives the rest.
-    ctx = FakeContext(
-        MetricsConfig.model_validate(
-            {
-                "scrape_interval": 3600,
-                "evaluation_interval": 3600,
-                "retention": 7200,
-                "alerts": ALERT_RULES,
-            }
-        )
-    )
-    await plugin.orrery_start(ctx)
-    yield plugin, ctx
-    await plugin.orrery_stop(ctx)
-    for task in ctx.tasks:
-        task.cancel()
+def started(orrery_kernel: Any, clock: ManualClock) -> Started:
+    """``async with started(**config) as (kernel, api)``: the plugin in a real kernel
+    (the ``orrery_kernel`` harness) on the manual clock, its routes served by the real
+    daemon app."""
+
+    @asynccontextmanager
+    async def start(**config: Any) -> AsyncIterator[tuple[Kernel, Api]]:
+        async with orrery_kernel(MetricsPlugin, config={**SLOW, **config}, clock=clock) as k:
+            k.assert_state("metrics", "active")
+            yield k.kernel, Api(k)
+
+    return start
 
 
-async def test_start_provides_the_registry_and_routes(started: Started) -> None:
-    plugin, ctx = started
-    registry = ctx.services.get(METRICS)
-    assert isinstance(registry, MetricsRegistry)
-    assert ctx.services.get(METRICS_ENGINE) is engine_of(plugin)
-    content_type, body = ctx.services.get(METRICS_EXPOSITION)()
-    assert content_type.startswith("text/plain") and isinstance(body, bytes)
-    assert METRICS == ServiceKey("metrics")
-    assert set(ctx.http.routes) == {
-        ("GET", "/metrics"),
-        ("GET", "/metrics/{name}"),
-        ("GET", "/export"),
-        ("GET", "/series"),
-        ("GET", "/series/aggregate"),
-        ("GET", "/forecast"),
-        ("GET", "/alerts"),
-        ("GET", "/dashboards"),
-        ("GET", "/dashboards/{name}"),
-        ("PUT", "/dashboards/{name}"),
-        ("DELETE", "/dashboards/{name}"),
-    }
-    # One synchronous subscription counts everything (events per prefix, kernel events).
-    assert [s.pattern for s in ctx.bus.subscriptions] == [">"]
+def engine_of(kernel: Kernel) -> MetricsEngine:
+    engine: MetricsEngine = kernel.services.get(METRICS_ENGINE)
+    return engine
+
+
+async def settle(kernel: Kernel, clock: ManualClock) -> None:
+    """Yield until the evaluation loop has ticked at the clock's time and waits again."""
+    engine = engine_of(kernel)
+    for _ in range(10_000):
+        if engine.last_tick == clock.now() and clock.waiters:
+            return
+        await asyncio.sleep(0)  # a yield to the loop, not a timed wait
+    raise AssertionError(f"the evaluation loop did not tick at {clock.now()}")
+
+
+async def test_start_provides_the_services(started: Started) -> None:
+    async with started() as (kernel, _):
+        registry = kernel.services.get(METRICS)
+        assert isinstance(registry, MetricsRegistry)
+        service = kernel.services.get(METRICS_SERVICE)
+        assert isinstance(service, MetricsService) and service.registry is registry
+        assert kernel.services.get(METRICS_ENGINE).registry is registry
+        content_type, body = kernel.services.get(METRICS_EXPOSITION)()
+        assert content_type.startswith("text/plain") and isinstance(body, bytes)
+        # What a hot reload hands over as the snapshot is plain JSON.
+        json.dumps(engine_of(kernel).snapshot())
 
 
 async def test_other_plugins_metrics_show_up_on_the_prometheus_route(started: Started) -> None:
-    _, ctx = started
-    registry = ctx.services.get(METRICS)
-    registry.counter("jobs_total", "Jobs", ("queue",)).labels("default").inc(4)
-    answer = await ctx.get("/metrics")
-    assert isinstance(answer, HttpResponse)
-    assert answer.content_type == "text/plain; version=0.0.4; charset=utf-8"
-    assert isinstance(answer.body, bytes)
-    text = answer.body.decode()
-    values = {
-        (s.name, tuple(s.labels.values())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-    assert values[("jobs_total", ("default",))] == 4
+    async with started() as (kernel, api):
+        registry = kernel.services.get(METRICS)
+        registry.counter("jobs_total", "Jobs", ("queue",)).labels("default").inc(4)
+        result = await api.harness.http("GET", f"{BASE}/metrics")
+        assert result.status == 200
+        assert result.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+        text = result.text
+        values = {
+            (s.name, tuple(s.labels.values())): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+        assert values[("jobs_total", ("default",))] == 4
 
 
-async def test_alerts_are_published_once_and_resolved(started: Started, clock: ManualClock) -> None:
-    plugin, ctx = started
-    depth = ctx.services.get(METRICS).gauge("queue_depth")
-    depth.set(50)
-    now = clock()
-    for step in range(0, 61, 15):  # evaluate every 15 s for a minute
-        await plugin.evaluate_once(ctx, now + step)
-    alerts = [e for e in ctx.bus.published if e.topic.startswith("alert.")]
-    assert [e.topic for e in alerts] == ["alert.firing"]
-    assert alerts[0].data["alert"] == "Deep" and alerts[0].key == alerts[0].data["fingerprint"]
-    assert (await ctx.get("/alerts"))["alerts"][0]["state"] == "firing"
-    depth.set(0)
-    await plugin.evaluate_once(ctx, now + 75)
-    alerts = [e for e in ctx.bus.published if e.topic.startswith("alert.")]
-    assert [e.topic for e in alerts] == ["alert.firing", "alert.resolved"]
-
-
-async def test_kernel_events_become_metrics(started: Started) -> None:
-    _, ctx = started
-    kernel = functools.partial(ctx.bus.publish, source="orrery://test/kernel")
-    await kernel("orrery.plugin.starting", {"name": "scheduler"})
-    await kernel("orrery.plugin.active", {"name": "scheduler", "state": "active"})
-    # A reload is announced with the state the plugin is in afterwards.
-    await kernel("orrery.plugin.reloaded", {"name": "scheduler", "state": "active"})
-    await kernel("orrery.http.request", {"duration_s": 0.02, "route": "/v1/plugins"})
-    await kernel("orders.created", {"id": 1})  # not a kernel topic: prefix only
-    registry: MetricsRegistry = ctx.services.get(METRICS)
-    events = registry.get("orrery_events_total")
-    assert events is not None
-    assert {values: child.value for values, child in events.children()} == {
-        ("orrery.plugin.starting",): 1,
-        ("orrery.plugin.active",): 1,
-        ("orrery.plugin.reloaded",): 1,
-        ("orrery.http.request",): 1,
-    }
-    plugin_events = registry.get("orrery_plugin_events_total")
-    assert plugin_events is not None
-    assert {values: child.value for values, child in plugin_events.children()} == {
-        ("starting",): 1,
-        ("active",): 1,
-        ("reloaded",): 1,
-    }
-    state = registry.get("orrery_plugin_state")
-    assert state is not None
-    assert {values: child.value for values, child in state.children()} == {
-        ("scheduler", "starting"): 0,
-        ("scheduler", "active"): 1,
-    }
-    durations = registry.get("orrery_event_duration_seconds")
-    assert durations is not None
-    assert durations.labels("orrery.http.request").stats().max == 0.02
-    reloads = registry.get("orrery_plugin_reloads_total")
-    assert reloads is not None and reloads.labels("scheduler").value == 1
-    by_prefix = registry.get("orrery_bus_events_total")
-    assert by_prefix is not None
-    assert {values: child.value for values, child in by_prefix.children()} == {
-        ("orrery",): 4,
-        ("orders",): 1,
-    }
-
-
-async def test_series_and_export_routes(started: Started, clock: ManualClock) -> None:
-    plugin, ctx = started
-    gauge = ctx.services.get(METRICS).gauge("temperature", "", ("room",))
-    for i in range(5):
-        gauge.labels("lab").set(20 + i)
-        engine_of(plugin).scrape(clock.advance(60))
-    series = await ctx.get("/series", selector="temperature")
-    (only,) = series["series"]
-    assert only["labels"] == {"room": "lab"}
-    assert [p["value"] for p in only["points"]] == [20, 21, 22, 23, 24]
-    aggregate = await ctx.get("/series/aggregate", selector="temperature")
-    assert aggregate["series"][0]["max"] == 24 and aggregate["series"][0]["count"] == 5
-    forecast = await ctx.get("/forecast", selector="temperature", threshold="30", horizon="60")
-    assert forecast["series"][0]["eta_seconds"] == pytest.approx(360, rel=0.2)
-    csv = await ctx.get("/export", format="csv")
-    assert csv.content_type.startswith("text/csv") and "temperature" in csv.body
-    prometheus = await ctx.get("/export", format="prometheus")
-    assert prometheus.content_type.startswith("text/plain; version=0.0.4")
-    assert any(m["name"] == "temperature" for m in (await ctx.get("/export"))["metrics"])
-
-
-async def test_snapshot_and_restore_carry_values_series_and_alerts(
+async def test_alerts_follow_the_clock_and_are_published_once(
     started: Started, clock: ManualClock
 ) -> None:
-    old, ctx = started
-    registry = ctx.services.get(METRICS)
-    registry.counter("jobs_total", "", ("queue",)).labels("a").inc(7)
-    registry.histogram("latency_seconds").observe(0.3)
-    registry.summary("size_bytes").observe(512)
-    registry.gauge("queue_depth").set(50)
-    await old.evaluate_once(ctx, clock())
-    await old.evaluate_once(ctx, clock.advance(3600))  # fires "Deep"
-    state = await old.orrery_snapshot(ctx)
-    await old.orrery_stop(ctx)
-
-    new = MetricsPlugin(clock=clock)
-    new_ctx = FakeContext(ctx.config)
-    await new.orrery_restore(new_ctx, state)
-    await new.orrery_start(new_ctx)
-    try:
-        restored = new_ctx.services.get(METRICS)
-        assert restored.counter("jobs_total", "", ("queue",)).labels("a").value == 7
-        assert restored.histogram("latency_seconds").stats().max == 0.3
-        assert restored.summary("size_bytes").stats().count == 1
-        assert len(engine_of(new).store) == len(engine_of(old).store)
-        # Still firing after the reload, so not announced again.
-        await new.evaluate_once(new_ctx, clock.advance(3600))
-        assert not [e for e in new_ctx.bus.published if e.topic == "alert.firing"]
-    finally:
-        await new.orrery_stop(new_ctx)
+    async with started(scrape_interval=15, evaluation_interval=15, alerts=ALERT_RULES) as (
+        kernel,
+        api,
+    ):
+        alerts: list[Event] = []
+        kernel.bus.subscribe("alert.>", alerts.append)
+        resolved = asyncio.get_running_loop().create_future()
+        kernel.bus.subscribe("alert.resolved", lambda e: resolved.set_result(e))
+        depth = kernel.services.get(METRICS).gauge("queue_depth")
+        await settle(kernel, clock)
+        depth.set(50)
+        for _ in range(6):  # pending at +15, firing from +45 on (for = 30 s)
+            clock.advance(15)
+            await settle(kernel, clock)
+        firing = (await api.get("/alerts"))["alerts"]
+        assert [a["state"] for a in firing] == ["firing"]
+        depth.set(0)
+        clock.advance(15)
+        await asyncio.wait_for(resolved, 5)
+        assert [e.type for e in alerts] == ["alert.firing", "alert.resolved"]
+        assert alerts[0].data["alert"] == "Deep" and alerts[0].key == alerts[0].data["fingerprint"]
+        assert alerts[0].data["fired_at"] == alerts[0].data["active_since"] + 30
 
 
-async def test_health_reports_counts(started: Started) -> None:
-    plugin, ctx = started
-    health = await plugin.orrery_health(ctx)
-    assert health["ok"] is True
-    assert health["alerts_firing"] == 0 and health["last_tick"] is not None
+async def test_series_aggregate_forecast_and_export(started: Started, clock: ManualClock) -> None:
+    async with started() as (kernel, api):
+        gauge = kernel.services.get(METRICS).gauge("temperature", "", ("room",))
+        for i in range(5):
+            gauge.labels("lab").set(20 + i)
+            engine_of(kernel).scrape(clock.advance(60))
+        (only,) = (await api.get("/series?selector=temperature"))["series"]
+        assert only["labels"] == {"room": "lab"}
+        assert [p["value"] for p in only["points"]] == [20, 21, 22, 23, 24]
+        aggregate = await api.get("/series/aggregate?selector=temperature")
+        assert aggregate["series"][0]["max"] == 24 and aggregate["series"][0]["count"] == 5
+        forecast = await api.get("/forecast?selector=temperature&threshold=30&horizon=60")
+        assert forecast["series"][0]["eta_seconds"] == pytest.approx(360, rel=0.2)
+        csv = await api.get("/export?format=csv")
+        assert "temperature" in csv
+        assert any(m["name"] == "temperature" for m in (await api.get("/export"))["metrics"])
+        # The same commands answer bus requests.
+        over_bus = await kernel.bus.request("metrics.series", {"selector": "temperature"})
+        assert over_bus["series"][0]["points"] == only["points"]
+        text = await kernel.bus.request("metrics.export", {"format": "prometheus"})
+        assert text["content_type"].startswith("text/plain") and "temperature" in text["text"]
 
 
-async def test_stop_ends_the_evaluation_loop(clock: ManualClock) -> None:
-    plugin = MetricsPlugin(clock=clock)
-    ctx = FakeContext({"scrape_interval": 3600, "evaluation_interval": 3600, "retention": 7200})
-    await plugin.orrery_start(ctx)
-    (task,) = ctx.tasks
-    await plugin.orrery_stop(ctx)
-    assert task.done() and not task.cancelled()
+async def test_a_single_value_is_checked_for_anomaly(started: Started, clock: ManualClock) -> None:
+    async with started() as (kernel, api):
+        gauge = kernel.services.get(METRICS).gauge("latency_ms")
+        for i in range(30):
+            gauge.set(100.0 + (i % 3))
+            engine_of(kernel).scrape(clock.advance(15))
+        service: MetricsService = kernel.services.get(METRICS_SERVICE)
+        odd = service.check_anomaly(400.0, selector="latency_ms")
+        assert odd["anomaly"] is True
+        assert odd["series"][0]["expected"] == pytest.approx(101, abs=1)
+        usual = service.check_anomaly(101.0, selector="latency_ms")
+        assert usual["anomaly"] is False and usual["series"][0]["samples"] == 30
+        # Checking learns nothing: the series' own detector state is untouched.
+        assert service.check_anomaly(400.0, selector="latency_ms") == odd
+        status, answer = await api.call(
+            "POST", "/anomaly", {"value": 400, "selector": "latency_ms"}
+        )
+        assert status == 200 and answer["anomaly"] is True
+        got = await api.get("/anomaly?value=101&selector=latency_ms&method=mad")
+        assert got["anomaly"] is False and got["method"] == "mad"
+        history = await api.get("/anomaly?value=9&history=1,2,1,2,1,2,1,2,1,2,1,2")
+        assert history["anomaly"] is True and history["series"][0]["samples"] == 12
+        reply = await kernel.bus.request("metrics.anomaly", {"value": 9, "history": [1, 2] * 6})
+        assert reply["anomaly"] is True
+        bad_checks = (
+            "/anomaly?selector=latency_ms",
+            "/anomaly?value=x&selector=latency_ms",
+            "/anomaly?value=3",
+            "/anomaly?value=3&history=1,b",
+            "/anomaly?value=3&history=1,2&window=0",
+            "/anomaly?value=3&history=1&method=magic",
+        )
+        for bad in bad_checks:
+            status, answer = await api.call("GET", bad)
+            assert status == 400, (bad, answer)
+        status, answer = await api.call("GET", "/anomaly?value=3&selector=ghost")
+        assert status == 404 and "no stored series matches" in answer["error"]
 
 
-async def test_instrumentation_can_be_turned_off(clock: ManualClock) -> None:
-    plugin = MetricsPlugin(clock=clock)
-    ctx = FakeContext({"instrument_kernel": False})
-    await plugin.orrery_start(ctx)
-    try:
-        assert ctx.bus.subscriptions == []
-    finally:
-        await plugin.orrery_stop(ctx)
+async def test_dashboards_through_the_routes(started: Started) -> None:
+    async with started() as (kernel, api):
+        kernel.services.get(METRICS).gauge("queue_depth").set(3)
+        widgets = [{"title": "Depth", "kind": "stat", "query": "queue_depth"}]
+        status, saved = await api.call("PUT", "/dashboards/ops", {"widgets": widgets})
+        assert status == 200 and saved["name"] == "ops"
+        assert (await api.get("/dashboards"))["dashboards"] == [{"name": "ops", "title": "ops"}]
+        rendered = await api.get("/dashboards/ops")
+        assert rendered["widgets"][0]["series"][0]["value"] == 3
+        assert (await api.call("DELETE", "/dashboards/ops")) == (200, {"deleted": True})
+
+
+async def test_bad_input_is_400_and_unknown_names_404(started: Started) -> None:
+    async with started() as (kernel, api):
+        for path, message in (
+            ("/series?start=yesterday", "not a number"),
+            ("/export?format=xml", "unknown export format"),
+            ("/series?selector=up%7B", "invalid selector"),
+        ):
+            status, answer = await api.call("GET", path)
+            assert status == 400 and message in answer["error"], (path, answer)
+        status, answer = await api.call("PUT", "/dashboards/x", {"widgets": [{"kind": "pie"}]})
+        assert status == 400 and "widgets" in answer["error"]
+        for method in ("GET", "DELETE"):
+            status, answer = await api.call(method, "/dashboards/ghost")
+            assert status == 404 and "no dashboard named 'ghost'" in answer["error"]
+        status, answer = await api.call("GET", "/metrics/ghost")
+        assert status == 404 and "no metric named 'ghost'" in answer["error"]
+        kernel.services.get(METRICS).counter("jobs_total", "Jobs", ("queue",)).labels("a").inc(2)
+        shown = await api.get("/metrics/jobs_total")
+        assert shown["type"] == "counter"
+        assert shown["series"] == [{"labels": {"queue": "a"}, "value": 2}]
+        # Over the bus, errors are an answer, not a timeout.
+        reply = await kernel.bus.request("metrics.metric", {"name": "ghost"})
+        assert reply["error"]["type"] == "UnknownMetric"
+
+
+async def test_own_alerts_are_not_counted_and_counting_can_be_off(
+    started: Started, clock: ManualClock
+) -> None:
+    rules = [{"name": "Deep", "expr": "queue_depth", "threshold": 10}]
+    async with started(scrape_interval=15, evaluation_interval=15, alerts=rules) as (kernel, _):
+        alerts: list[Event] = []
+        kernel.bus.subscribe("alert.>", alerts.append)
+        await settle(kernel, clock)
+        kernel.services.get(METRICS).gauge("queue_depth").set(50)
+        clock.advance(15)
+        await settle(kernel, clock)
+        await kernel.bus.publish("orders.created", {"id": 1})
+        assert [e.type for e in alerts] == ["alert.firing"]
+        counted = kernel.services.get(METRICS).get("orrery_bus_events_total")
+        assert counted is not None
+        prefixes = {values for values, _ in counted.children()}
+        assert ("orders",) in prefixes and ("alert",) not in prefixes
+    async with started(instrument_kernel=False) as (kernel, _):
+        await kernel.bus.publish("orders.created", {"id": 1})
+        assert kernel.services.get(METRICS).get("orrery_bus_events_total") is None
+
+
+async def test_stop_ends_the_evaluation_loop(started: Started, clock: ManualClock) -> None:
+    async with started() as (kernel, _):
+        await settle(kernel, clock)
+        assert clock.waiters == 1
+    assert clock.waiters == 0  # stopped at its wait, not left behind
 
 
 def test_engine_ticks_only_when_due(clock: ManualClock) -> None:
@@ -399,76 +293,26 @@ def test_config_is_validated() -> None:
         MetricsConfig(retention=5, scrape_interval=15)
     with pytest.raises(ValueError, match="unique"):
         MetricsConfig.model_validate({"alerts": [ALERT_RULES[0], ALERT_RULES[0]]})
+    with pytest.raises(ValueError, match="extra"):
+        MetricsConfig.model_validate({"scrape_intervall": 5})
     assert MetricsPlugin.Config is MetricsConfig
     assert MetricsPlugin.name == "metrics"
 
 
-async def test_dashboards_through_the_routes(started: Started) -> None:
-    _, ctx = started
-    ctx.services.get(METRICS).gauge("queue_depth").set(3)
-    widgets = [{"title": "Depth", "kind": "stat", "query": "queue_depth"}]
-    saved = await ctx.call("PUT", "/dashboards/{name}", {"widgets": widgets}, name="ops")
-    assert saved["name"] == "ops"
-    assert (await ctx.get("/dashboards"))["dashboards"] == [{"name": "ops", "title": "ops"}]
-    rendered = await ctx.call("GET", "/dashboards/{name}", name="ops")
-    assert rendered["widgets"][0]["series"][0]["value"] == 3
-    assert (await ctx.call("DELETE", "/dashboards/{name}", name="ops")) == {"deleted": True}
-
-
-async def test_bad_query_parameters_are_explained(started: Started) -> None:
-    _, ctx = started
-    with pytest.raises(HttpError, match="not a number") as bad_number:
-        await ctx.get("/series", start="yesterday")
-    with pytest.raises(HttpError, match="unknown export format") as bad_format:
-        await ctx.get("/export", format="xml")
-    with pytest.raises(HttpError, match="invalid selector") as bad_selector:
-        await ctx.get("/series", selector="up{")
-    with pytest.raises(HttpError, match="widgets") as bad_body:
-        await ctx.call("PUT", "/dashboards/{name}", {"widgets": [{"kind": "pie"}]}, name="x")
-    assert {e.value.status for e in (bad_number, bad_format, bad_selector, bad_body)} == {400}
-
-
-async def test_unknown_dashboards_and_metrics_are_404(started: Started) -> None:
-    _, ctx = started
-    for method in ("GET", "DELETE"):
-        with pytest.raises(HttpError, match="no dashboard named 'ghost'") as missing:
-            await ctx.call(method, "/dashboards/{name}", name="ghost")
-        assert missing.value.status == 404
-    with pytest.raises(HttpError, match="no metric named 'ghost'") as unknown:
-        await ctx.call("GET", "/metrics/{name}", name="ghost")
-    assert unknown.value.status == 404
-    ctx.services.get(METRICS).counter("jobs_total", "Jobs", ("queue",)).labels("a").inc(2)
-    shown = await ctx.call("GET", "/metrics/{name}", name="jobs_total")
-    assert shown["type"] == "counter"
-    assert shown["series"] == [{"labels": {"queue": "a"}, "value": 2}]
-
-
-async def test_own_events_are_not_counted(started: Started) -> None:
-    # Alerts the plugin publishes must not feed the counters an alert could watch.
-    plugin, ctx = started
-    ctx.services.get(METRICS).gauge("queue_depth").set(50)
-    await plugin.evaluate_once(ctx, 0.0)
-    await plugin.evaluate_once(ctx, 3600.0)  # "Deep" fires
-    assert [e.topic for e in ctx.bus.published] == ["alert.firing"]
-    counted = ctx.services.get(METRICS).get("orrery_bus_events_total")
-    assert counted is None or not counted.children()
-
-
-async def test_a_failing_count_never_raises_into_the_bus(
-    started: Started, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_failing_count_never_raises_into_the_bus(caplog: pytest.LogCaptureFixture) -> None:
     # A raising ">" handler would have the event dead-lettered to
     # orrery.deadletter.<topic>, which ">" sees again, and so on: it logs once instead.
-    _, ctx = started
-    (sub,) = ctx.bus.subscriptions
-    instruments = sub.handler.__self__  # type: ignore[attr-defined]
+    instruments = KernelInstruments(MetricsRegistry())
 
     class Broken:
         def labels(self, *values: str) -> Any:
             raise RuntimeError("broken counter")
 
-    instruments.events = Broken()
-    for _ in range(3):
-        await ctx.bus.publish("orrery.plugin.active", {"name": "p"}, source="orrery://t/k")
+    instruments.events = Broken()  # type: ignore[assignment]
+    event = Event(id="1", type="orrery.plugin.active", source="orrery://t/kernel", time_ns=0,
+                  subject=None, data={"name": "p"})  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            instruments.handle(event)
     assert instruments.failures == 3
     assert len([r for r in caplog.records if "counting event" in r.getMessage()]) == 1

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from orrery_metrics import DuplicateMetric, ManualClock, MetricsRegistry, SeriesKey
+from orrery.sdk.testing import ManualClock
+from orrery_metrics import DuplicateMetric, MetricsRegistry, SeriesKey
 
 
 @pytest.fixture

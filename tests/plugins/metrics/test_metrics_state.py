@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from orrery_metrics import ManualClock, MetricsEngine, MetricsRegistry
+from orrery.sdk.testing import ManualClock
+from orrery_metrics import MetricsEngine, MetricsRegistry
 from orrery_metrics._state import dump_registry, load_registry
 
 

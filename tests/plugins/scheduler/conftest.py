@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from orrery_scheduler import SCHEDULER, ManualClock, Scheduler, SchedulerPlugin
+from orrery.sdk.testing import ManualClock
+from orrery_scheduler import SCHEDULER, Scheduler, SchedulerPlugin
 
 PG_DSN = os.environ.get("ORRERY_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -47,8 +48,7 @@ def scheduler_kernel(
             options["state_dir"] = state_dir
         if node_id is not None:
             options["node_id"] = node_id
-        plugin = SchedulerPlugin.with_clock(clock)
-        async with orrery_kernel(plugin, config=config, **options) as k:
+        async with orrery_kernel(SchedulerPlugin, config=config, clock=clock, **options) as k:
             k.assert_state("scheduler", "active")
             yield k, k.service(SCHEDULER)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from orrery.kernel import Kernel
 from orrery.kernel.daemon import Daemon
+from orrery.sdk.client import ApiError, connect
 from orrery_scheduler import SCHEDULER, Job, Scheduler, SchedulerPlugin
 from orrery_scheduler.cli import app
 from typer.testing import CliRunner
@@ -33,6 +34,16 @@ async def daemon(tmp_path: Path) -> AsyncIterator[tuple[Path, Scheduler]]:
         yield state_dir, kernel.manager.services.get(SCHEDULER)
     finally:
         await d.stop()
+
+
+def api(state_dir: Path) -> Callable[..., Any]:
+    """``await call(method, path, body=None)`` on the scheduler's routes, in a thread."""
+    client = connect(state_dir, None, None)
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        return asyncio.to_thread(client.call, method, f"/v1/plugins/scheduler{path}", body)
+
+    return call
 
 
 async def tasks_cli(state_dir: Path, *args: str) -> Any:
@@ -100,51 +111,108 @@ async def test_follow_shows_a_progress_bar(daemon: tuple[Path, Scheduler]) -> No
 
 async def test_no_daemon_says_how_to_start_one(tmp_path: Path) -> None:
     result = await tasks_cli(tmp_path, "ls")
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a connection problem, not a failed operation
     assert "orrery daemon --state-dir" in result.output
+    assert len(result.output.strip().splitlines()) == 1  # one line, no box
 
 
 async def test_http_routes_for_schedules_and_queues(daemon: tuple[Path, Scheduler]) -> None:
-    from orrery_scheduler._client import SchedulerClient, resolve
-
     state_dir, scheduler = daemon
     scheduler.register("noop", lambda: None, mode="inline")
-    client = SchedulerClient(*resolve(None, None, state_dir))
+    call = api(state_dir)
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.to_thread(client.request, *args, **kwargs)
-
-    created = await call("POST", "/schedules", body={"name": "noop", "every": 3600, "id": "hourly"})
+    created = await call("POST", "/schedules", {"name": "noop", "every": 3600, "id": "hourly"})
     assert created["id"] == "hourly" and created["next_fire"] is not None
     assert [s["id"] for s in await call("GET", "/schedules")] == ["hourly"]
     assert await call("DELETE", "/schedules/hourly") is True
     assert await call("GET", "/functions") == ["noop"]
-    assert await call("POST", "/queues/default/pause", body={}) == {
+    assert await call("POST", "/queues/default/pause", {}) == {
         "queue": "default",
         "paused": True,
     }
-    task = await call("POST", "/tasks", body={"name": "noop"})
+    task = await call("POST", "/tasks", {"name": "noop"})
     assert (await call("GET", f"/tasks/{task['id']}"))["state"] == "queued"
-    await call("POST", "/queues/default/resume", body={})
+    await call("POST", "/queues/default/resume", {})
     await scheduler.wait(task["id"], timeout=5)
-    assert (await call("POST", "/clear", body={"states": ["completed"]})) == {"cleared": 1}
+    assert (await call("POST", "/clear", {"states": ["completed"]})) == {"cleared": 1}
 
 
 async def test_http_errors_are_4xx_with_the_reason(daemon: tuple[Path, Scheduler]) -> None:
-    from orrery_scheduler._client import ClientError, SchedulerClient, resolve
-
     state_dir, scheduler = daemon
     scheduler.register("noop", lambda: None, mode="inline")
-    client = SchedulerClient(*resolve(None, None, state_dir))
+    call = api(state_dir)
 
-    def call(*args: Any, **kwargs: Any) -> Any:
-        return asyncio.to_thread(client.request, *args, **kwargs)
-
-    with pytest.raises(ClientError, match="daemon answered 404: UnknownTask"):
+    with pytest.raises(ApiError, match="daemon answered 404: UnknownTask"):
         await call("GET", "/tasks/ghost")
-    with pytest.raises(ClientError, match="daemon answered 400: .*priority"):
-        await call("POST", "/tasks", body={"name": "noop", "priority": "urgent!"})
-    task = await call("POST", "/tasks", body={"name": "noop", "delay": 3600})
-    await call("POST", f"/tasks/{task['id']}/cancel", body={})
-    with pytest.raises(ClientError, match="daemon answered 409: InvalidTransition"):
-        await call("POST", f"/tasks/{task['id']}/pause", body={})
+    with pytest.raises(ApiError, match="daemon answered 400: .*priority"):
+        await call("POST", "/tasks", {"name": "noop", "priority": "urgent!"})
+    task = await call("POST", "/tasks", {"name": "noop", "delay": 3600})
+    await call("POST", f"/tasks/{task['id']}/cancel", {})
+    with pytest.raises(ApiError, match="daemon answered 409: InvalidTransition"):
+        await call("POST", f"/tasks/{task['id']}/pause", {})
+
+
+async def test_follow_on_a_failing_task_prints_the_reason(
+    daemon: tuple[Path, Scheduler],
+) -> None:
+    state_dir, scheduler = daemon
+
+    def broken() -> None:
+        raise ValueError("the input file is missing")
+
+    scheduler.register("broken", broken, mode="inline")
+    result = await tasks_cli(state_dir, "add", "broken", "--retries", "0", "--follow")
+    assert result.exit_code == 1
+    assert "failed: ValueError: the input file is missing" in result.output
+    task_id = scheduler.tasks()[0]["id"]
+    shown = await tasks_cli(state_dir, "show", task_id, "--follow")
+    assert shown.exit_code == 1 and "the input file is missing" in shown.output
+
+
+async def test_an_unknown_state_is_refused(daemon: tuple[Path, Scheduler]) -> None:
+    state_dir, _ = daemon
+    result = await tasks_cli(state_dir, "ls", "--state", "runing")
+    assert result.exit_code == 2 and "runing" in result.output
+    ok = await tasks_cli(state_dir, "ls", "--state", "running", "--json")
+    assert ok.exit_code == 0 and json.loads(ok.output) == []
+
+
+async def test_functions_and_schedules_from_the_command_line(
+    daemon: tuple[Path, Scheduler],
+) -> None:
+    state_dir, scheduler = daemon
+    scheduler.register("report.build", lambda: None, mode="inline")
+    listed = await tasks_cli(state_dir, "functions", "--json")
+    assert json.loads(listed.output) == ["report.build"]
+    assert (await tasks_cli(state_dir, "functions")).output.strip() == "report.build"
+    made = await tasks_cli(
+        state_dir, "schedule", "report.build", "--every", "3600", "--id", "hourly", "--json"
+    )
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.output)["id"] == "hourly"
+    cron = await tasks_cli(state_dir, "schedule", "report.build", "--cron", "0 3 * * *")
+    assert cron.exit_code == 0 and "next fire" in cron.output
+    shown = json.loads((await tasks_cli(state_dir, "schedules", "--json")).output)
+    assert {s["id"] for s in shown} == {"hourly", *(s["id"] for s in scheduler.schedules())}
+    assert len(scheduler.schedules()) == 2
+    table = await tasks_cli(state_dir, "schedules")
+    assert "hourly" in table.output and "every 3600s" in table.output
+    gone = await tasks_cli(state_dir, "unschedule", "hourly")
+    assert gone.exit_code == 0
+    assert "hourly" not in {s["id"] for s in scheduler.schedules()}
+    missing = await tasks_cli(state_dir, "unschedule", "hourly")
+    assert missing.exit_code == 1 and "no schedule 'hourly'" in missing.output
+    neither = await tasks_cli(state_dir, "schedule", "report.build")
+    assert neither.exit_code == 2 and "--cron" in neither.output
+
+
+async def test_tables_fit_80_columns_unless_wide(daemon: tuple[Path, Scheduler]) -> None:
+    state_dir, scheduler = daemon
+    long_name = "reports.quarterly.build_the_very_long_named_report_for_finance"
+    scheduler.register(long_name, lambda: None, mode="inline")
+    task_id = await scheduler.add(long_name, delay=3600)
+    narrow = await tasks_cli(state_dir, "ls")
+    assert max(len(line) for line in narrow.output.splitlines()) <= 80
+    assert long_name not in narrow.output
+    wide = await tasks_cli(state_dir, "ls", "--wide")
+    assert long_name in wide.output and task_id in wide.output

@@ -8,9 +8,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from orrery.sdk.testing import ManualClock
 from orrery_scheduler import (
     InvalidTaskOptions,
-    ManualClock,
     Schedule,
     due_fire_times,
     next_fire_after,

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from orrery_scheduler import SCHEDULER, Job, ManualClock, SchedulerPlugin
+from orrery.sdk.testing import ManualClock
+from orrery_scheduler import SCHEDULER, Job, SchedulerPlugin
 
 from .conftest import PG_DSN
 
@@ -19,12 +20,18 @@ def _config(cluster: str = "default", **extra: Any) -> dict[str, Any]:
     return {"persistence": "journal", "poll_interval": 0.01, "cluster": cluster, **extra}
 
 
+def _shared_db(config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """``config`` with one SQLite file for every node (each has its own state dir)."""
+    storage = {"path": str(tmp_path / "shared.db"), **config.get("storage", {})}
+    return {**config, "storage": storage}
+
+
 async def _run_shared_queue(orrery_kernel: Any, tmp_path: Path, kernel_config: Any) -> None:
     runs: list[tuple[str, str, int]] = []
-    state = tmp_path / "shared"
+    config = _shared_db(kernel_config, tmp_path)
     async with (
-        orrery_kernel(SchedulerPlugin, config=kernel_config, state_dir=state, node_id="a") as ka,
-        orrery_kernel(SchedulerPlugin, config=kernel_config, state_dir=state, node_id="b") as kb,
+        orrery_kernel(SchedulerPlugin, config=config, state_dir=tmp_path / "a", node_id="a") as ka,
+        orrery_kernel(SchedulerPlugin, config=config, state_dir=tmp_path / "b", node_id="b") as kb,
     ):
         schedulers = [ka.service(SCHEDULER), kb.service(SCHEDULER)]
         for scheduler in schedulers:
@@ -64,9 +71,8 @@ async def test_multinode_postgres_each_task_runs_once(orrery_kernel: Any, tmp_pa
 
 
 async def test_multinode_cron_fires_once_per_time(
-    scheduler_kernel: Any, clock: ManualClock, tmp_path: Path
+    orrery_kernel: Any, clock: ManualClock, tmp_path: Path
 ) -> None:
-    state = tmp_path / "shared"
     fired: list[float | None] = []
     ticked = asyncio.Event()
 
@@ -74,11 +80,16 @@ async def test_multinode_cron_fires_once_per_time(
         fired.append(job.scheduled_for)
         ticked.set()
 
-    config = _config()
+    config = _shared_db({"plugins": {"scheduler": {**_config(), "jitter": 0.0}}}, tmp_path)
     async with (
-        scheduler_kernel(state_dir=state, node_id="a", **config) as (ka, sa),
-        scheduler_kernel(state_dir=state, node_id="b", **config) as (kb, sb),
+        orrery_kernel(
+            SchedulerPlugin, config=config, clock=clock, state_dir=tmp_path / "a", node_id="a"
+        ) as ka,
+        orrery_kernel(
+            SchedulerPlugin, config=config, clock=clock, state_dir=tmp_path / "b", node_id="b"
+        ) as kb,
     ):
+        sa, sb = ka.service(SCHEDULER), kb.service(SCHEDULER)
         for scheduler in (sa, sb):
             scheduler.register("tick", tick, mode="inline")
             await scheduler.schedule("tick", every=60, id="ticker")
@@ -94,15 +105,14 @@ async def test_multinode_cron_fires_once_per_time(
 
 
 async def test_multinode_quota_holds_across_nodes(orrery_kernel: Any, tmp_path: Path) -> None:
-    state = tmp_path / "shared"
-    config = {"plugins": {"scheduler": _config(quotas={"team": {"cpu": 2}})}}
+    config = _shared_db({"plugins": {"scheduler": _config(quotas={"team": {"cpu": 2}})}}, tmp_path)
     running: set[str] = set()
     peak = 0
     release = asyncio.Event()
     two_running = asyncio.Event()
     async with (
-        orrery_kernel(SchedulerPlugin, config=config, state_dir=state, node_id="a") as ka,
-        orrery_kernel(SchedulerPlugin, config=config, state_dir=state, node_id="b") as kb,
+        orrery_kernel(SchedulerPlugin, config=config, state_dir=tmp_path / "a", node_id="a") as ka,
+        orrery_kernel(SchedulerPlugin, config=config, state_dir=tmp_path / "b", node_id="b") as kb,
     ):
         schedulers = [ka.service(SCHEDULER), kb.service(SCHEDULER)]
 

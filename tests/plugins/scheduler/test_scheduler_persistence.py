@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from orrery_scheduler import ManualClock
+from orrery.sdk.testing import ManualClock
 
 
 async def test_queued_and_scheduled_tasks_survive_a_restart(

@@ -7,11 +7,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from orrery.sdk.testing import ManualClock
 from orrery_scheduler import (
     SCHEDULER,
     InvalidTransition,
     Job,
-    ManualClock,
     UnknownHandler,
     current_job,
 )
@@ -293,7 +293,7 @@ async def test_bus_api(scheduler_kernel: Any) -> None:
 
 
 async def test_hot_reload_in_memory_mode_keeps_waiting_tasks(
-    orrery_kernel: Any, orrery_plugins_dir: Any
+    orrery_kernel: Any, orrery_plugins_dir: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = orrery_plugins_dir(
         "sched.py",
@@ -314,6 +314,8 @@ async def test_hot_reload_in_memory_mode_keeps_waiting_tasks(
         fresh = k.service(SCHEDULER)
         assert [fresh.get(i)["state"] for i in ids] == ["queued"] * 3
         assert fresh.functions() == ["noop"]  # registrations move to the new version
+        # ...through orrery_handover: the snapshot itself stays plain data.
+        assert not [r for r in caplog.records if "not JSON-able" in r.getMessage()]
         await fresh.resume_queue("default")
         for task_id in ids:
             assert (await fresh.wait(task_id, timeout=5))["state"] == "completed"
@@ -345,3 +347,45 @@ async def test_another_plugin_registers_functions_through_the_service(
         )
         assert reply["result"] == "sent to ada"
         assert reply["queue"] == "mail" and reply["max_retries"] == 5
+
+
+async def test_the_error_is_cleared_when_the_task_runs_again(
+    scheduler_kernel: Any, clock: ManualClock
+) -> None:
+    async with scheduler_kernel(backoff=10.0) as (k, scheduler):
+        release = asyncio.Event()
+        attempts: list[int] = []
+
+        async def flaky(job: Job) -> str:
+            attempts.append(job.attempt)
+            if job.attempt == 1:
+                raise RuntimeError("first try fails")
+            await release.wait()
+            return "ok"
+
+        scheduler.register("flaky", flaky)
+        retry = k.expect("task.retry")
+        task_id = await scheduler.add("flaky", retries=2)
+        await retry.wait()
+        # Waiting for its retry, the task still says why the last attempt failed...
+        assert scheduler.get(task_id)["error"] == "RuntimeError: first try fails"
+        started = k.expect("task.started", where=lambda e: e.data.get("attempt") == 2)
+        clock.advance(10)
+        await started.wait()
+        # ...but once it runs again, that error no longer describes it.
+        view = scheduler.get(task_id)
+        assert view["state"] == "running" and view["error"] is None
+        release.set()
+        done = await scheduler.wait(task_id, timeout=5)
+        assert done["error"] is None and attempts == [1, 2]
+
+
+async def test_an_unknown_state_filter_is_refused(scheduler_kernel: Any) -> None:
+    async with scheduler_kernel(persistence="memory") as (k, scheduler):
+        with pytest.raises(ValueError, match="invalid state 'runing'.*running"):
+            scheduler.tasks(state="runing")
+        reply = await k.request("scheduler.list", {"state": "runing"})
+        assert reply["error"]["type"] == "InvalidTaskOptions"
+        answer = await k.http("GET", "/v1/plugins/scheduler/tasks", query={"state": "runing"})
+        assert answer.status == 400 and "runing" in answer.text
+        assert scheduler.tasks(state="running") == []

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from orrery.kernel.storage import SQLiteStorage
-from orrery_scheduler import FellBehind, ManualClock, SchedulerPlugin, SchedulerStopped
+from orrery.sdk.testing import ManualClock
+from orrery_scheduler import FellBehind, SchedulerPlugin, SchedulerStopped
 from orrery_scheduler._log import JournalLog
 
 STREAM = "tasks.default"
@@ -27,8 +28,9 @@ async def test_a_peer_that_missed_deleted_operations_finds_the_gap(tmp_path: Pat
         for n in range(3):
             await writer.append([["node", f"a/{n}", 0.0, "start"]])
         await writer.save_snapshot({"tasks": []})  # retention 0: versions 1-2 go at once
-        with pytest.raises(FellBehind, match="up to version 0, but the journal now continues "
-                                             "at version 3") as caught:
+        with pytest.raises(
+            FellBehind, match="up to version 0, but the journal now continues at version 3"
+        ) as caught:
             await lagging.catch_up()
         assert "restart the scheduler on this node" in str(caught.value)
         fresh = JournalLog(journal, STREAM, 100)
@@ -40,8 +42,12 @@ async def test_old_operations_are_deleted_and_a_restart_sees_every_task(
     scheduler_kernel: Any, clock: ManualClock, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    config = {"persistence": "journal", "state_dir": state, "snapshot_every": 100,
-              "journal_retention": 60.0}
+    config = {
+        "persistence": "journal",
+        "state_dir": state,
+        "snapshot_every": 100,
+        "journal_retention": 60.0,
+    }
     async with scheduler_kernel(**config) as (k, scheduler):
         scheduler.register("noop", lambda: None, mode="inline")
         for _ in range(4):
@@ -66,8 +72,12 @@ async def test_without_retention_nothing_is_deleted(
     scheduler_kernel: Any, clock: ManualClock, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    config = {"persistence": "journal", "state_dir": state, "snapshot_every": 100,
-              "journal_retention": None}
+    config = {
+        "persistence": "journal",
+        "state_dir": state,
+        "snapshot_every": 100,
+        "journal_retention": None,
+    }
     async with scheduler_kernel(**config) as (k, scheduler):
         scheduler.register("noop", lambda: None, mode="inline")
         ids = await scheduler.add_many([("noop", n) for n in range(300)])
@@ -81,8 +91,12 @@ async def test_without_retention_nothing_is_deleted(
 async def test_a_node_that_fell_behind_stops_scheduling(
     scheduler_kernel: Any, tmp_path: Path
 ) -> None:
-    config = {"persistence": "journal", "state_dir": tmp_path / "state",
-              "snapshot_every": 100, "journal_retention": 0.0}
+    config = {
+        "persistence": "journal",
+        "state_dir": tmp_path / "state",
+        "snapshot_every": 100,
+        "journal_retention": 0.0,
+    }
     async with scheduler_kernel(**config) as (k, scheduler):
         scheduler.register("noop", lambda: None, mode="inline")
         for task_id in await scheduler.add_many([("noop", n) for n in range(250)]):

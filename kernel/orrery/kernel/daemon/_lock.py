@@ -1,16 +1,16 @@
-"""One daemon per state directory (an ``fcntl.flock``), and ``daemon.json`` for clients."""
+"""``daemon.json`` for clients; the state-directory lock itself is every kernel's
+(`orrery.kernel.state_dir.StateLock`), re-exported here for the daemon's users."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
+import logging
 import os
 from pathlib import Path
 
+from orrery.kernel.state_dir import LOCK_FILE, StateLock, write_private
 from orrery.sdk.client import DAEMON_FILE, DaemonAddress, read_daemon_file
-
-from .errors import DaemonLocked
 
 __all__ = [
     "DAEMON_FILE",
@@ -22,66 +22,25 @@ __all__ = [
     "write_daemon_file",
 ]
 
-LOCK_FILE = "daemon.lock"
-
-
-class StateLock:
-    """An exclusive, non-blocking lock on ``<state-dir>/daemon.lock`` holding our pid.
-
-    The operating system releases it when the process dies, so a crashed daemon never
-    leaves a stale lock behind (unlike a pid file alone).
-    """
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.path = state_dir / LOCK_FILE
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        """Take the lock or raise `DaemonLocked` naming the holder's pid."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_pid(fd)
-            os.close(fd)
-            raise DaemonLocked(self.state_dir, holder) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        """Drop the lock (idempotent). The file stays: deleting it would race a new daemon."""
-        if self._fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.ftruncate(self._fd, 0)
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
-
-    @property
-    def held(self) -> bool:
-        """Whether this process holds the lock."""
-        return self._fd is not None
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        return int(os.pread(fd, 32, 0).decode().strip())
-    except (OSError, ValueError):
-        return None
+log = logging.getLogger("orrery.kernel.daemon")
 
 
 def write_daemon_file(state_dir: Path, address: DaemonAddress) -> Path:
-    """Write ``daemon.json`` atomically, so a client never reads half a file."""
-    path = state_dir / DAEMON_FILE
-    tmp = path.with_suffix(".json.tmp")
+    """Write ``daemon.json`` (mode 0600) atomically, so a client never reads half a file.
+
+    Called with the state-directory lock held: a file naming another pid is stale (that
+    daemon died without removing it) and is replaced.
+    """
+    stale = read_daemon_file(state_dir)
+    if stale is not None and stale.pid != address.pid:
+        log.warning(
+            "replacing the stale %s of pid %d (%s), which ended without removing it",
+            DAEMON_FILE,
+            stale.pid,
+            stale.url,
+        )
     data = {"url": address.url, "pid": address.pid, "started_at": address.started_at}
-    tmp.write_text(json.dumps(data) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_private(state_dir / DAEMON_FILE, json.dumps(data) + "\n")
 
 
 def remove_daemon_file(state_dir: Path) -> None:

@@ -13,14 +13,15 @@ from typing import Any
 
 from aiohttp import web
 from orrery.kernel._kernel import Kernel
+from orrery.kernel.errors import StateDirLocked
 from orrery.sdk.client import forget_daemon, remember_daemon
 
 from ._api_system import DRAINING
 from ._app import build_app
 from ._http import DaemonSettings
-from ._lock import DaemonAddress, StateLock, remove_daemon_file, write_daemon_file
+from ._lock import DaemonAddress, remove_daemon_file, write_daemon_file
 from ._token import TOKEN_FILE, load_or_create_token
-from .errors import DaemonError
+from .errors import DaemonError, DaemonLocked
 
 __all__ = ["Daemon", "serve"]
 
@@ -71,7 +72,7 @@ class Daemon:
         self.metrics_open = metrics_open
         self.url = ""
         self.settings: DaemonSettings | None = None
-        self._lock = StateLock(kernel.state_dir)
+        self._lock = kernel.state_lock
         self._runner: web.AppRunner | None = None
         self._app: web.Application | None = None
         self._kernel_started = False
@@ -83,7 +84,11 @@ class Daemon:
 
     async def start(self) -> None:
         """Take the state-dir lock, start the kernel, then listen. Undone on failure."""
-        self._lock.acquire()
+        try:
+            # The kernel's own lock, taken before the token is read or made.
+            self._lock.acquire()
+        except StateDirLocked as e:
+            raise DaemonLocked(e.state_dir, e.pid) from None
         probe: asyncio.Task[Any] | None = None
         try:
             token = load_or_create_token(self.kernel.state_dir)
@@ -163,13 +168,13 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._kernel_started:
-            self._kernel_started = False
-            await self.kernel.stop()
         if self._lock.held:
             forget_daemon(self.kernel.state_dir, os.getpid())
             remove_daemon_file(self.kernel.state_dir)
-            self._lock.release()
+        if self._kernel_started:
+            self._kernel_started = False
+            await self.kernel.stop()  # releases the state-directory lock
+        self._lock.release()
 
 
 async def _settle_bus(kernel: Kernel, timeout: float) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from orrery.kernel.errors import KernelError
+from orrery.kernel.errors import KernelError, StateDirLocked
 from orrery.sdk.errors import ApiError, DaemonNotRunning
 
 __all__ = ["ApiError", "DaemonError", "DaemonLocked", "DaemonNotRunning", "HttpError"]
@@ -14,18 +12,9 @@ class DaemonError(KernelError):
     """The daemon could not start, serve or stop as asked."""
 
 
-class DaemonLocked(DaemonError):
-    """Another daemon holds the lock on the same state directory."""
-
-    def __init__(self, state_dir: Path, pid: int | None) -> None:
-        who = f"pid {pid}" if pid is not None else "a process whose pid is unknown"
-        stop = f"stop it (kill {pid})" if pid is not None else "stop it"
-        super().__init__(
-            f"another orrery daemon ({who}) is already using state directory {state_dir}; "
-            f"{stop} or start this one with a different --state-dir"
-        )
-        self.state_dir = state_dir
-        self.pid = pid
+class DaemonLocked(DaemonError, StateDirLocked):
+    """Another kernel (a daemon, ``orrery run``, an embedded one) holds the lock on the
+    same state directory; ``pid`` names it."""
 
 
 class HttpError(DaemonError):

@@ -1,7 +1,8 @@
 """Plugin discovery, validation, resolution and lifecycle."""
 
 from ._context import KernelContext
-from ._hooks import HookRelay
+from ._hooks import HookRelay, new_pluggy_manager
+from ._instance import LocalInstance, PluginInstance
 from ._loading import ENTRY_POINT_GROUP, FOLDER_VERSION, PluginCandidate, class_candidate
 from ._manager import PluginManager
 from ._pip import run_pip
@@ -21,8 +22,10 @@ __all__ = [
     "FolderWatcher",
     "HookRelay",
     "KernelContext",
+    "LocalInstance",
     "PluginCandidate",
     "PluginInfo",
+    "PluginInstance",
     "PluginManager",
     "PluginSpec",
     "PluginState",
@@ -31,6 +34,7 @@ __all__ = [
     "RouteTable",
     "ServiceRegistry",
     "class_candidate",
+    "new_pluggy_manager",
     "refresh_site_paths",
     "resolve",
     "run_pip",

@@ -119,10 +119,6 @@ class KernelContext(Generic[ConfigT]):
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> Any:
         return self._tasks.spawn(coro, name=name)
 
-    @property
-    def task_count(self) -> int:
-        return len(self._tasks)
-
     def activate(self) -> None:
         """Make services and routes of a staged (hot-swapped-in) instance visible."""
         self._services.activate()

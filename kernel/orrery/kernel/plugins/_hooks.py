@@ -91,28 +91,11 @@ async def call_plugin_hook(
 
 
 class HookRelay:
-    """Broadcast hooks to every active plugin (``k.hooks``)."""
+    """Hooks the kernel asks of every active plugin at once (``k.hooks``)."""
 
     def __init__(self, pm: pluggy.PluginManager, timeout: float) -> None:
         self._pm = pm
         self._timeout = timeout
-
-    async def broadcast(self, hook: str, /, **kwargs: Any) -> list[Any]:
-        """Call ``hook`` on every plugin implementing it; await async results concurrently."""
-        results: list[Any] = getattr(self._pm.hook, hook)(**kwargs)
-        for result in results:
-            if type(result) not in _PLAIN_TYPES and _is_awaitable(result):
-                break
-        else:
-            return results
-        return list(
-            await asyncio.gather(
-                *(
-                    await_hook_result(r, plugin="?", hook=hook, timeout=self._timeout)
-                    for r in results
-                )
-            )
-        )
 
     async def authorize(self, principal: str, action: str, resource: str) -> bool:
         """Ask ``orrery_authorize``: the first non-None answer decides; allowed if none answers.
@@ -120,14 +103,15 @@ class HookRelay:
         pluggy's firstresult would stop at the first coroutine, so the implementations are
         walked here in pluggy's call order and each awaited until one decides.
         """
-        impls = self._pm.hook.orrery_authorize.get_hookimpls()
         args = {"principal": principal, "action": action, "resource": resource}
-        for impl in reversed(impls):
-            name = self._pm.get_name(impl.plugin) or "?"
+        for impl in reversed(self._pm.hook.orrery_authorize.get_hookimpls()):
             result = impl.function(*[args[a] for a in impl.argnames])
-            result = await await_hook_result(
-                result, plugin=name, hook="orrery_authorize", timeout=self._timeout
-            )
+            if type(result) not in _PLAIN_TYPES and _is_awaitable(result):
+                # Looked up only here: naming the plugin costs more than a sync answer.
+                name = self._pm.get_name(impl.plugin) or "?"
+                result = await await_hook_result(
+                    result, plugin=name, hook="orrery_authorize", timeout=self._timeout
+                )
             if result is not None:
                 return bool(result)
         return True

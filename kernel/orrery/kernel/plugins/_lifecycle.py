@@ -1,30 +1,41 @@
-"""Starting and stopping one plugin instance: the mechanics under the manager."""
+"""Starting, stopping and hot-swapping plugin instances: the mechanics under the manager.
+
+Every state change of a plugin goes through `Lifecycle.transition`, which also announces
+it on the bus as ``orrery.plugin.<state>``.
+
+A swap never loses an event. The old instance is *held* (its subscriptions keep
+queueing, nothing is handled) and snapshotted; the new instance is restored and started
+*staged* (its subscriptions, services and routes are not visible yet) while the old one
+keeps its place. Then, in one step with no await in between, the new subscriptions take
+over and inherit what the old ones had queued, and the new services and routes replace
+the old. Only then does the old instance stop. If anything before that step fails, the
+old instance resumes exactly where it was held. Dependents are not restarted: they reach
+services through live handles that follow the provider (see `ServiceHandle`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import time
+from collections import deque
 from typing import Any
 
 import pluggy
-from orrery.kernel._config import OrreryConfig
+from orrery.kernel.config import OrreryConfig, plugin_section, validate_plugin_config
 from orrery.kernel.errors import PluginError
-from orrery.sdk import Bus, Clock, ConfigError, Plugin, SystemClock
+from orrery.sdk import Bus, Clock, ConfigError, SystemClock
 
 from ._context import KernelContext
-from ._hooks import NOT_IMPLEMENTED, call_plugin_hook
+from ._instance import LocalInstance, PluginInstance
+from ._loading import PluginCandidate
 from ._routes import PluginRoutes, RouteTable
 from ._runtime import BusProvider, PluginRuntime, StorageProvider
 from ._services import PluginServices, ServiceRegistry
 from ._state import PluginState
 
-__all__ = ["Instance", "Lifecycle", "warn_unless_json"]
-
-#: A running plugin: an in-process Plugin, or an orrery.sandbox.SandboxHost.
-Instance = Any
+__all__ = ["Lifecycle", "warn_unless_json"]
 
 log = logging.getLogger("orrery.kernel.plugins")
 S = PluginState
@@ -45,8 +56,7 @@ def warn_unless_json(name: str, state: Any) -> None:
 
 
 class Lifecycle:
-    """Creates, starts, stops and discards plugin instances and their Contexts, and
-    announces every state change on the bus as ``orrery.plugin.<state>``."""
+    """Creates, starts, stops, swaps and discards plugin instances and their Contexts."""
 
     def __init__(
         self,
@@ -66,12 +76,13 @@ class Lifecycle:
         self.pm = pm
         self.services = services
         self.routes = routes
-        self._bus = bus
-        self._storage = storage
-        self._events: Bus | None = bus.client(f"orrery://{node_id}/kernel") if bus else None
-        # Each instance registers with pluggy under its own name, so a new version can
-        # start beside the old one during a hot swap.
-        self._serial = itertools.count(1)
+        self.bus = bus
+        self.storage = storage
+        self.events: Bus | None = bus.client(f"orrery://{node_id}/kernel") if bus else None
+        # Announcements wait here until an async caller flushes them, in order: state
+        # changes made by synchronous code (resolution) are published too.
+        self._outbox: deque[tuple[str, dict[str, Any], str]] = deque()
+        self._flushing = asyncio.Lock()
 
     def start_timeout(self, rt: PluginRuntime) -> float:
         return (rt.settings and rt.settings.start_timeout) or self.config.kernel.start_timeout
@@ -79,25 +90,41 @@ class Lifecycle:
     def stop_timeout(self, rt: PluginRuntime) -> float:
         return (rt.settings and rt.settings.stop_timeout) or self.config.kernel.stop_timeout
 
-    async def set_state(self, rt: PluginRuntime, state: PluginState, error: str | None) -> None:
-        rt.info.state = state
-        rt.info.error = error
-        await self.announce(rt, str(state), error)
+    # -- states and announcements --------------------------------------------------------
 
-    async def announce(self, rt: PluginRuntime, what: str, error: str | None) -> None:
-        """Publish ``orrery.plugin.<what>`` (a state, ``reloaded`` or ``reload_failed``)."""
-        if self._events is not None:
-            await self._events.publish(
-                f"orrery.plugin.{what}",
-                {
-                    "name": rt.info.name,
-                    "version": rt.info.version,
-                    "state": str(rt.info.state),
-                    "error": error,
-                    "source": rt.info.source,
-                },
-                key=rt.info.name,
-            )
+    def transition(self, rt: PluginRuntime, state: PluginState, error: str | None = None) -> None:
+        """Set ``rt``'s state (and error) and queue ``orrery.plugin.<state>``; the only
+        place a plugin's state changes. Async callers then `flush`."""
+        rt.info.state, rt.info.error = state, error
+        self.announce(rt, str(state), error)
+
+    def announce(self, rt: PluginRuntime, what: str, error: str | None) -> None:
+        """Queue ``orrery.plugin.<what>`` (a state, ``reloaded`` or ``reload_failed``)."""
+        if self.events is None:
+            return
+        data = {
+            "name": rt.info.name,
+            "version": rt.info.version,
+            "state": str(rt.info.state),
+            "error": error,
+            "source": rt.info.source,
+        }
+        self._outbox.append((f"orrery.plugin.{what}", data, rt.info.name))
+
+    async def flush(self) -> None:
+        """Publish every queued announcement, in the order the changes happened."""
+        if not self._outbox or self.events is None:
+            return
+        async with self._flushing:
+            while self._outbox:
+                topic, data, key = self._outbox.popleft()
+                await self.events.publish(topic, data, key=key)
+
+    async def _set(self, rt: PluginRuntime, state: PluginState, error: str | None = None) -> None:
+        self.transition(rt, state, error)
+        await self.flush()
+
+    # -- instances -----------------------------------------------------------------------
 
     def new_context(
         self,
@@ -108,9 +135,9 @@ class Lifecycle:
         handed_over: dict[str, Any] | None = None,
     ) -> KernelContext[Any]:
         name = rt.info.name
-        if self._bus is None or self._storage is None:
+        if self.bus is None or self.storage is None:
             raise PluginError(f"plugin {name!r}: the kernel is not running", plugin=name)
-        storage = self._storage
+        storage = self.storage
         return KernelContext(
             name=name,
             config=rt.config,
@@ -118,12 +145,41 @@ class Lifecycle:
             clock=self.clock,
             restored=restored,
             handed_over=handed_over,
-            bus=self._bus.client(f"orrery://{self.node_id}/{name}", staged=staged),
+            bus=self.bus.client(f"orrery://{self.node_id}/{name}", staged=staged),
             services=PluginServices(self.services, name, staged=staged),
             routes=PluginRoutes(self.routes, name, staged=staged),
             store=storage.store(name),
             journal_factory=lambda: storage.journal(name),
         )
+
+    def _new_instance(self, rt: PluginRuntime, ctx: KernelContext[Any]) -> PluginInstance:
+        spec = rt.candidate.spec
+        assert spec is not None
+        if spec.plugin_class is not None:
+            return LocalInstance(
+                rt.name,
+                spec.plugin_class,
+                self.pm,
+                ctx,
+                start_timeout=self.start_timeout(rt),
+                stop_timeout=self.stop_timeout(rt),
+                hook_timeout=self.config.kernel.hook_timeout,
+            )
+        from orrery.sandbox import SandboxHost, SandboxLimits, parse_permissions
+
+        assert rt.settings is not None
+        sandbox = rt.settings.sandbox if isinstance(rt.settings.sandbox, dict) else {}
+        limits = SandboxLimits.from_config({"start_timeout": self.start_timeout(rt), **sandbox})
+        host: PluginInstance = SandboxHost(
+            rt.name,
+            spec.target,
+            ctx,
+            permissions=parse_permissions(spec.permissions),
+            limits=limits,
+            config=rt.config or {},
+            on_failed=lambda failed, error: self._circuit_opened(rt, failed, error),
+        )
+        return host
 
     async def launch(
         self,
@@ -132,126 +188,57 @@ class Lifecycle:
         restore: dict[str, Any] | None = None,
         handed_over: dict[str, Any] | None = None,
         staged: bool = False,
-    ) -> tuple[Instance, KernelContext[Any]]:
-        """Instantiate, register, restore and start the runtime's current candidate.
+    ) -> tuple[PluginInstance, KernelContext[Any]]:
+        """Create, restore and start an instance of the runtime's current candidate.
 
         ``restore`` (the previous version's snapshot) reaches ``orrery_restore`` and
         ``ctx.restored``; ``handed_over`` (its ``orrery_handover``) ``ctx.handed_over``.
         Raises `PluginError` (or `HookTimeout`) and leaves nothing behind on failure.
         """
-        spec = rt.candidate.spec
-        assert spec is not None
-        if spec.target is not None:
-            return await self._launch_sandboxed(rt, restore=restore, staged=staged)
-        assert spec.plugin_class is not None
-        name = rt.info.name
-        timeout = self.start_timeout(rt)
-        instance: Plugin | None = None
-        ctx: KernelContext[Any] | None = None
+        ctx = self.new_context(rt, staged=staged, restored=restore, handed_over=handed_over)
         try:
-            instance = spec.plugin_class()
-            ctx = self.new_context(
-                rt, staged=staged, restored=restore, handed_over=handed_over
-            )
-            self.pm.register(instance, name=f"{name}:{next(self._serial)}")
-            if restore is not None:
-                await call_plugin_hook(
-                    self.pm,
-                    instance,
-                    "orrery_restore",
-                    plugin=name,
-                    timeout=timeout,
-                    ctx=ctx,
-                    state=restore,
-                )
-            await call_plugin_hook(
-                self.pm, instance, "orrery_start", plugin=name, timeout=timeout, ctx=ctx
-            )
-        except Exception as e:
-            await self.discard(instance, ctx)
-            if isinstance(e, PluginError):
-                raise
-            raise PluginError(
-                f"plugin {name!r} could not start: {type(e).__name__}: {e}", plugin=name
-            ) from e
-        except asyncio.CancelledError:
-            await self.discard(instance, ctx)
+            instance = self._new_instance(rt, ctx)
+            await instance.start(state=restore)
+        except BaseException as e:
+            await ctx.release(self.config.kernel.stop_timeout)
+            if isinstance(e, ConfigError):
+                raise PluginError(str(e), plugin=rt.name) from e
             raise
         return instance, ctx
 
-    async def _launch_sandboxed(
-        self, rt: PluginRuntime, *, restore: dict[str, Any] | None, staged: bool
-    ) -> tuple[Instance, KernelContext[Any]]:
-        from orrery.sandbox import SandboxError, SandboxHost, SandboxLimits, parse_permissions
-
-        spec = rt.candidate.spec
-        assert spec is not None and rt.settings is not None
-        sandbox = rt.settings.sandbox if isinstance(rt.settings.sandbox, dict) else {}
-        limits = SandboxLimits.from_config({"start_timeout": self.start_timeout(rt), **sandbox})
-        ctx = self.new_context(rt, staged=staged, restored=restore)
-        host = SandboxHost(
-            rt.name,
-            spec.target,
-            ctx,
-            permissions=parse_permissions(spec.permissions),
-            limits=limits,
-            config=rt.config or {},
-            on_failed=lambda failed, error: self._sandbox_failed(rt, failed, error),
-        )
-        try:
-            await host.start(state=restore)
-        except BaseException as e:
-            await ctx.release(self.config.kernel.stop_timeout)
-            if isinstance(e, (SandboxError, ConfigError)):
-                raise PluginError(str(e), plugin=rt.name) from e
-            raise
-        return host, ctx
-
-    async def _sandbox_failed(self, rt: PluginRuntime, host: Any, error: BaseException) -> None:
-        """The worker kept crashing and its circuit opened: the plugin is failed."""
-        if rt.instance is not host or rt.ctx is None:
-            return  # an old version's host, already replaced
+    async def _circuit_opened(
+        self, rt: PluginRuntime, instance: PluginInstance, error: BaseException
+    ) -> None:
+        """A sandboxed worker kept crashing and its circuit opened: the plugin is failed."""
+        if rt.instance is not instance or rt.ctx is None:
+            return  # an old version's instance, already replaced
         ctx, rt.instance, rt.ctx = rt.ctx, None, None
         await ctx.release(self.config.kernel.stop_timeout)
         log.error("sandboxed plugin %s failed: %s", rt.name, error)
-        await self.set_state(rt, S.FAILED, str(error))
+        await self._set(rt, S.FAILED, str(error))
 
-    def refresh_sandbox_info(self, rt: PluginRuntime) -> None:
-        host = rt.instance
-        if host is not None and rt.candidate.spec is not None and rt.candidate.spec.target:
-            rt.info.layers = list(host.layers)
-            rt.info.restarts = host.restarts
+    def refresh_info(self, rt: PluginRuntime) -> None:
+        """Copy the running instance's isolation layers and restart count into its info."""
+        if rt.instance is not None:
+            rt.info.layers = list(rt.instance.layers)
+            rt.info.restarts = rt.instance.restarts
 
-    async def call(self, rt: PluginRuntime, instance: Instance, hook: str, **kwargs: Any) -> Any:
-        """Run ``hook`` on one instance, in process or in its sandbox worker."""
-        if isinstance(instance, Plugin):
-            timeout = kwargs.pop("timeout")
-            return await call_plugin_hook(
-                self.pm, instance, hook, plugin=rt.name, timeout=timeout, **kwargs
-            )
-        from orrery.sandbox import SandboxError
-
-        kwargs.pop("timeout")
-        kwargs.pop("ctx", None)  # the worker has its own Context
-        try:
-            return await instance.call_hook(hook, **kwargs)
-        except SandboxError as e:
-            raise PluginError(f"plugin {rt.name!r}: {hook} failed: {e}", plugin=rt.name) from e
+    # -- start and stop ------------------------------------------------------------------
 
     async def start(self, rt: PluginRuntime, *, restore: dict[str, Any] | None = None) -> bool:
         """Start ``rt`` and make it ACTIVE; on failure it is FAILED with the reason."""
         began = time.perf_counter()
-        await self.set_state(rt, S.STARTING, None)
+        await self._set(rt, S.STARTING)
         try:
             rt.instance, rt.ctx = await self.launch(rt, restore=restore)
         except PluginError as e:
             log.error("plugin %s failed to start: %s", rt.name, e, exc_info=e.__cause__ or e)
-            await self.set_state(rt, S.FAILED, str(e))
+            await self._set(rt, S.FAILED, str(e))
             return False
         except asyncio.CancelledError:
-            await self.set_state(rt, S.STOPPED, "start was cancelled")
+            await self._set(rt, S.STOPPED, "start was cancelled")
             raise
-        await self.set_state(rt, S.ACTIVE, None)
+        await self._set(rt, S.ACTIVE)
         log.info(
             "started %s %s from %s in %.1f ms",
             rt.name,
@@ -261,74 +248,46 @@ class Lifecycle:
         )
         return True
 
-    async def retire(
-        self, rt: PluginRuntime, instance: Instance, ctx: KernelContext[Any]
-    ) -> str | None:
-        """Call ``orrery_stop`` and release everything; returns the stop error, if any."""
-        error: str | None = None
-        if not isinstance(instance, Plugin):
-            # A sandbox host runs orrery_stop in its worker and ends the worker.
-            await instance.stop()
-            await self.discard(None, ctx)
-            return str(instance.last_error) if instance.state == "failed" else None
+    async def retire(self, instance: PluginInstance, ctx: KernelContext[Any]) -> str | None:
+        """Stop ``instance`` and release its Context; returns the stop error, if any."""
         try:
-            await call_plugin_hook(
-                self.pm,
-                instance,
-                "orrery_stop",
-                plugin=rt.name,
-                timeout=self.stop_timeout(rt),
-                ctx=ctx,
-            )
-        except PluginError as e:
-            # Stopping goes on regardless: the kernel still releases what the plugin holds.
-            error = str(e)
-            log.warning("plugin %s did not stop cleanly: %s", rt.name, e)
+            await instance.stop()
         finally:
-            await self.discard(instance, ctx)
-        return error
+            await ctx.release(self.config.kernel.stop_timeout)
+        return instance.last_error if instance.state == "failed" else None
 
     async def stop(self, rt: PluginRuntime, *, final_state: PluginState = S.STOPPED) -> None:
         """Stop an ACTIVE runtime and release what it holds."""
         assert rt.instance is not None and rt.ctx is not None
-        await self.set_state(rt, S.STOPPING, None)
+        await self._set(rt, S.STOPPING)
         instance, ctx = rt.instance, rt.ctx
         rt.instance = rt.ctx = None
-        error = await self.retire(rt, instance, ctx)
-        await self.set_state(rt, final_state, error)
+        error = await self.retire(instance, ctx)
+        if error is not None:
+            log.warning("plugin %s did not stop cleanly: %s", rt.name, error)
+        await self._set(rt, final_state, error)
         log.info("stopped %s", rt.name)
 
-    async def discard(self, instance: Instance | None, ctx: KernelContext[Any] | None) -> None:
-        if instance is not None and self.pm.is_registered(instance):
-            self.pm.unregister(instance)
-        if ctx is not None:
-            await ctx.release(self.config.kernel.stop_timeout)
+    async def mark(self, rt: PluginRuntime, state: PluginState, error: str | None = None) -> None:
+        """Move a runtime that is not running to ``state`` (resolved, failed, uninstalled)."""
+        await self._set(rt, state, error)
+
+    # -- hooks of the running instance ---------------------------------------------------
 
     async def snapshot(self, rt: PluginRuntime) -> dict[str, Any] | None:
         """The active instance's ``orrery_snapshot`` (None when it has none)."""
         assert rt.instance is not None
-        state = await self.call(
-            rt, rt.instance, "orrery_snapshot", timeout=self.config.kernel.hook_timeout, ctx=rt.ctx
-        )
-        if state is NOT_IMPLEMENTED or state is None:
+        state = await rt.instance.call_hook("orrery_snapshot")
+        if state is None:
             return None
         warn_unless_json(rt.name, state)
         return dict(state)
 
     async def handover(self, rt: PluginRuntime) -> dict[str, Any]:
-        """The active in-process instance's ``orrery_handover`` (empty when it has none).
-
-        Sandboxed instances never hand over: their objects live in another process
-        (the worker refuses a plugin that implements the hook).
-        """
+        """The active instance's live objects for its next version (``orrery_handover``);
+        empty when it has none, or lives in another process."""
         assert rt.instance is not None
-        if not isinstance(rt.instance, Plugin):
-            return {}
-        live = await self.call(
-            rt, rt.instance, "orrery_handover", timeout=self.config.kernel.hook_timeout, ctx=rt.ctx
-        )
-        if live is NOT_IMPLEMENTED or live is None:
-            return {}
+        live = await rt.instance.handover()
         if not isinstance(live, dict):
             raise PluginError(
                 f"plugin {rt.name!r}: orrery_handover returned {type(live).__name__}; "
@@ -340,13 +299,92 @@ class Lifecycle:
     async def health(self, rt: PluginRuntime) -> dict[str, Any]:
         assert rt.instance is not None
         try:
-            answer = await self.call(
-                rt,
-                rt.instance,
-                "orrery_health",
-                timeout=self.config.kernel.hook_timeout,
-                ctx=rt.ctx,
-            )
+            answer = await rt.instance.call_hook("orrery_health")
         except PluginError as e:
             return {"ok": False, "error": str(e)}
-        return {"ok": True} if answer is NOT_IMPLEMENTED or answer is None else dict(answer)
+        return {"ok": True} if answer is None else dict(answer)
+
+    # -- hot swap ------------------------------------------------------------------------
+
+    async def swap(self, rt: PluginRuntime, fresh: PluginCandidate) -> None:
+        """Replace ``rt``'s ACTIVE instance with one of ``fresh`` without losing an event.
+
+        Raises `PluginError` saying why when the new version was rejected; the old
+        version then keeps serving and ``orrery.plugin.reload_failed`` is published.
+        """
+        try:
+            await self._swap(rt, fresh)
+        except BaseException as e:
+            if rt.candidate is not fresh:
+                fresh.unload()
+            if not isinstance(e, PluginError):
+                raise  # cancelled mid-swap (kernel stopping): the old version is in place
+            rt.info.error = str(e)
+            log.error("%s", e)
+            self.announce(rt, "reload_failed", str(e))
+            await self.flush()
+            raise
+
+    async def _swap(self, rt: PluginRuntime, fresh: PluginCandidate) -> None:
+        name = rt.name
+        if fresh.error is not None or fresh.spec is None:
+            raise PluginError(
+                f"reload of {name!r} failed, old version kept: {fresh.error}", plugin=name
+            )
+        if fresh.spec.name != name:
+            raise PluginError(
+                f"reload of {name!r} failed: the new code is named {fresh.spec.name!r}; a "
+                f"rename is a new plugin, so restart the kernel instead",
+                plugin=name,
+            )
+        try:
+            settings, config = validate_plugin_config(
+                name,
+                fresh.spec.config_model,
+                plugin_section(self.config, name),
+                validated_elsewhere=fresh.spec.target is not None,
+            )
+        except ConfigError as e:
+            raise PluginError(
+                f"reload of {name!r} failed, old version kept: {e}", plugin=name
+            ) from e
+        assert rt.instance is not None and rt.ctx is not None
+        began = time.perf_counter()
+        old_instance, old_ctx, old_candidate = rt.instance, rt.ctx, rt.candidate
+        await old_ctx.bus.hold()
+        try:
+            state = await self.snapshot(rt)
+            live = await self.handover(rt)
+            incoming = PluginRuntime(
+                info=rt.info, candidate=fresh, settings=settings, config=config
+            )
+            instance, ctx = await self.launch(
+                incoming, restore=state, handed_over=live, staged=True
+            )
+        except PluginError as e:
+            old_ctx.bus.resume()
+            raise PluginError(
+                f"reload of {name!r} failed, old version kept: {e}", plugin=name
+            ) from e
+        except BaseException:
+            old_ctx.bus.resume()
+            raise
+        # The swap itself: no await from here until the runtime points at the new instance.
+        moved = ctx.bus.take_over(old_ctx.bus)
+        ctx.activate()
+        rt.instance, rt.ctx = instance, ctx
+        rt.candidate, rt.settings, rt.config = fresh, settings, config
+        rt.describe()
+        rt.info.error = None
+        await self.retire(old_instance, old_ctx)
+        old_candidate.unload()
+        log.info(
+            "reloaded %s %s in %.1f ms (%d queued event%s handed over)",
+            name,
+            rt.info.version,
+            (time.perf_counter() - began) * 1000,
+            moved,
+            "" if moved == 1 else "s",
+        )
+        self.announce(rt, "reloaded", None)
+        await self.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,9 @@ import importlib_metadata
 from orrery.kernel.errors import PluginError
 from orrery.sdk import Plugin
 
+from ._admission import NO_FORCING, SandboxPolicy, admit, folder_sources
 from ._fresh_import import forget_modules, import_fresh
+from ._import_guard import ExitDuringImport, import_guarded
 from ._site import refresh_site_paths
 from ._validation import PluginSpec, validate_plugin_class, validate_sandboxed
 
@@ -34,15 +35,10 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "orrery.plugins"
-#: name -> whether configuration forces that plugin into the sandbox.
-SandboxPolicy = Callable[[str], bool]
-
-
-def _never(name: str) -> bool:
-    return False
-
 
 FOLDER_VERSION = "0.0.0+folder"
+#: Seconds an import may take unless configured (``[kernel] import_timeout``).
+IMPORT_TIMEOUT = 30.0
 log = logging.getLogger("orrery.kernel.discovery")
 
 
@@ -74,6 +70,13 @@ class PluginCandidate:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ExitDuringImport):
+        return (
+            f"it called {exc.call} while being imported, which would end the kernel; a "
+            f"plugin module must not end the process"
+        )
+    if isinstance(exc, SystemExit):
+        return f"it called sys.exit({exc.code!r}) while being imported"
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg} (line {exc.lineno})"
     if isinstance(exc, PluginError):
@@ -93,7 +96,10 @@ def distribution_version(ep: importlib_metadata.EntryPoint) -> str:
 
 
 def load_entry_point(
-    ep: importlib_metadata.EntryPoint, forced: SandboxPolicy = _never
+    ep: importlib_metadata.EntryPoint,
+    forced: SandboxPolicy = NO_FORCING,
+    *,
+    import_timeout: float = IMPORT_TIMEOUT,
 ) -> PluginCandidate:
     """Import one entry point and validate the Plugin class it names (or, for a
     sandboxed plugin, read its declaration without importing it)."""
@@ -112,28 +118,29 @@ def load_entry_point(
     )
     root = str(dist.locate_file("")) if dist is not None else ""
     target = PluginTarget.from_ref(ep.value, sys_path=[root] if root else [])
-    decided = _declared_sandboxed(target, ep.name, forced)
-    if isinstance(decided, str):
-        candidate.error = decided
+    admission = admit(target, ep.name, forced, describe=_describe)
+    if admission.error is not None:
+        candidate.error = admission.error
         return candidate
-    declaration, sandboxed = decided
-    if sandboxed:
-        return _sandboxed_candidate(candidate, declaration, target, dist_version)
+    if admission.sandboxed:
+        return _sandboxed_candidate(candidate, admission.declaration, target, dist_version)
     try:
-        obj: Any = ep.load()
+        obj: Any = import_guarded(ep.load, timeout=import_timeout, what=f"entry point {ep.name}")
         candidate.spec = validate_plugin_class(
             obj, default_name=ep.name, default_version=dist_version, where=f"entry point {ep.name}"
         )
         candidate.name = candidate.spec.name
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         candidate.error = f"cannot load entry point {ep.name} = {ep.value!r}: {_describe(e)}"
         log.debug("entry point %s failed:\n%s", ep.name, traceback.format_exc())
     return candidate
 
 
-def discover_entry_points(forced: SandboxPolicy = _never) -> list[PluginCandidate]:
+def discover_entry_points(
+    forced: SandboxPolicy = NO_FORCING, *, import_timeout: float = IMPORT_TIMEOUT
+) -> list[PluginCandidate]:
     """Load every entry point of the ``orrery.plugins`` group."""
-    return [load_entry_point(ep, forced) for ep in entry_points()]
+    return [load_entry_point(ep, forced, import_timeout=import_timeout) for ep in entry_points()]
 
 
 def forget_entry_point_modules(entry_point: str) -> list[str]:
@@ -163,26 +170,6 @@ def _default_name(path: Path) -> str:
     return stem.lower().replace("_", "-")
 
 
-def _declared_sandboxed(target: Any, default: str, forced: SandboxPolicy) -> tuple[Any, bool] | str:
-    """Read a plugin's declaration from its source without running it.
-
-    Returns ``(declaration, sandboxed)``; or an error message when the plugin must run
-    sandboxed (config says so) but its declaration cannot be read. A plugin whose
-    declaration cannot be read (computed attributes) and is not forced into the sandbox
-    is imported as usual: ``(None, False)``.
-    """
-    from orrery.sandbox import read_declaration
-
-    try:
-        declaration = read_declaration(target)
-    except (ValueError, SyntaxError, OSError, ImportError) as e:
-        if forced(default):
-            return f"cannot read the plugin's declaration to run it sandboxed: {_describe(e)}"
-        return None, False
-    name = declaration.name or default
-    return declaration, bool(declaration.sandbox or forced(name))
-
-
 def _sandboxed_candidate(
     candidate: PluginCandidate, declaration: Any, target: Any, default_version: str
 ) -> PluginCandidate:
@@ -200,7 +187,9 @@ def _sandboxed_candidate(
     return candidate
 
 
-def load_folder_plugin(path: Path, forced: SandboxPolicy = _never) -> PluginCandidate:
+def load_folder_plugin(
+    path: Path, forced: SandboxPolicy = NO_FORCING, *, import_timeout: float = IMPORT_TIMEOUT
+) -> PluginCandidate:
     """Import one plugin file or package freshly and validate its single Plugin class.
 
     A plugin declared ``sandbox = True`` (or forced by ``forced(name)``) is not imported
@@ -211,16 +200,18 @@ def load_folder_plugin(path: Path, forced: SandboxPolicy = _never) -> PluginCand
     default = _default_name(path)
     candidate = PluginCandidate(name=default, source=str(path), kind="folder", path=path)
     target = PluginTarget.from_path(path)
-    decided = _declared_sandboxed(target, default, forced)
-    if isinstance(decided, str):
-        candidate.error = decided
+    admission = admit(target, default, forced, sources=folder_sources(path), describe=_describe)
+    if admission.error is not None:
+        candidate.error = f"{path}: {admission.error}"
         return candidate
-    declaration, sandboxed = decided
-    if sandboxed:
-        return _sandboxed_candidate(candidate, declaration, target, FOLDER_VERSION)
+    if admission.sandboxed:
+        return _sandboxed_candidate(candidate, admission.declaration, target, FOLDER_VERSION)
     try:
-        module = import_fresh(path)
-    except Exception as e:
+        module = import_guarded(lambda: import_fresh(path), timeout=import_timeout, what=str(path))
+    except PluginError as e:
+        candidate.error = str(e)
+        return candidate
+    except (Exception, SystemExit) as e:
         candidate.error = f"cannot import {path}: {_describe(e)}"
         log.debug("import of %s failed:\n%s", path, traceback.format_exc())
         return candidate
@@ -270,6 +261,11 @@ def class_candidate(cls: Any) -> PluginCandidate:
     return candidate
 
 
-def discover_folder(folder: Path, forced: SandboxPolicy = _never) -> list[PluginCandidate]:
+def discover_folder(
+    folder: Path, forced: SandboxPolicy = NO_FORCING, *, import_timeout: float = IMPORT_TIMEOUT
+) -> list[PluginCandidate]:
     """Load every plugin file and package in ``folder``."""
-    return [load_folder_plugin(path, forced) for path in folder_entries(folder)]
+    return [
+        load_folder_plugin(path, forced, import_timeout=import_timeout)
+        for path in folder_entries(folder)
+    ]

@@ -9,15 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-from orrery.kernel._choices import OperatorChoices
-from orrery.kernel._config import OrreryConfig, plugin_section, validate_plugin_config
+from orrery.kernel.config import (
+    OperatorChoices,
+    OrreryConfig,
+    plugin_section,
+    validate_plugin_config,
+)
 from orrery.kernel.errors import DependencyError, PluginError, PluginNotFound
 from orrery.sdk import Clock, ConfigError
 
+from ._changes import CodeChanges
 from ._hooks import HookRelay, new_pluggy_manager
 from ._lifecycle import Lifecycle
-from ._loading import PluginCandidate, class_candidate, discover_entry_points, discover_folder
-from ._reload import Reloader
+from ._loading import PluginCandidate
 from ._resolution import Declared, Resolution, resolve
 from ._routes import RouteTable
 from ._runtime import BusProvider, PluginRuntime, StorageProvider
@@ -71,14 +75,14 @@ class PluginManager:
         self.runtimes: dict[str, PluginRuntime] = {}
         self.resolution = Resolution(order=[], failures={}, dependencies={}, waves=[])
         self.lock = asyncio.Lock()
-        self.reloader = Reloader(self)
+        self.changes = CodeChanges(self)
 
     # -- views ---------------------------------------------------------------------------
 
     @property
     def infos(self) -> dict[str, PluginInfo]:
         for rt in self.runtimes.values():
-            self.lifecycle.refresh_sandbox_info(rt)
+            self.lifecycle.refresh_info(rt)
         return {name: rt.info for name, rt in self.runtimes.items()}
 
     def runtime(self, name: str) -> PluginRuntime:
@@ -89,25 +93,10 @@ class PluginManager:
 
     # -- discovery, configuration, resolution --------------------------------------------
 
-    def discover(self) -> list[PluginCandidate]:
-        candidates = [class_candidate(cls) for cls in self.plugin_classes]
-        if self.entry_points:
-            candidates += discover_entry_points(self.sandbox_forced)
-        for folder in self.plugins_dirs:
-            if not folder.is_dir():
-                log.warning("plugin folder %s does not exist; skipping it", folder)
-                continue
-            candidates += discover_folder(folder, self.sandbox_forced)
-        return candidates
-
-    def sandbox_forced(self, name: str) -> bool:
-        """Whether ``[plugins.<name>] sandbox`` puts the plugin in the sandbox."""
-        return bool(plugin_section(self.config, name).get("sandbox"))
-
     def prepare(self, candidates: Iterable[PluginCandidate] | None = None) -> None:
         """Discover (unless given candidates), configure and resolve, starting nothing."""
         self.runtimes = {}
-        for candidate in self.discover() if candidates is None else candidates:
+        for candidate in self.changes.discover() if candidates is None else candidates:
             self.add(candidate)
         self.resolve()
         known = {n.replace("-", "_") for n in self.runtimes}
@@ -145,12 +134,9 @@ class PluginManager:
     def configure_runtime(self, rt: PluginRuntime) -> None:
         """Validate the plugin's config section; a bad one becomes the candidate's error."""
         candidate, info = rt.candidate, rt.info
-        info.version = candidate.version
-        info.source = candidate.source
+        rt.describe()
         spec = candidate.spec
         if spec is not None:
-            info.requires = {k: str(v) for k, v in spec.requires.items()}
-            info.optional = {k: str(v) for k, v in spec.optional.items()}
             try:
                 rt.settings, rt.config = validate_plugin_config(
                     info.name,
@@ -162,23 +148,32 @@ class PluginManager:
                 candidate.error = str(e)
             else:
                 info.enabled = rt.settings.enabled and info.name not in self.choices.disabled
-                info.sandbox = spec.sandbox or bool(rt.settings.sandbox)
+                rt.describe()
         if candidate.error is not None:
             log.error("plugin %s failed: %s", info.name, candidate.error)
+
+    def _declared(
+        self, replacing: tuple[str, PluginCandidate] | None = None
+    ) -> tuple[dict[str, Declared], dict[str, str]]:
+        declared: dict[str, Declared] = {}
+        broken: dict[str, str] = {}
+        for name, rt in self.runtimes.items():
+            candidate = rt.candidate
+            if replacing is not None and replacing[0] == name:
+                candidate = replacing[1]
+            elif rt.info.state == S.UNINSTALLED:
+                continue
+            spec = candidate.spec
+            if candidate.error is not None or spec is None:
+                broken[name] = candidate.error or "failed"
+            else:
+                declared[name] = Declared(spec.version, spec.requires, spec.optional)
+        return declared, broken
 
     def resolve(self) -> None:
         """(Re)compute the start order. Plugins that are running, or that failed in their
         own start, keep their state; every other state follows from the resolution."""
-        declared: dict[str, Declared] = {}
-        broken: dict[str, str] = {}
-        for name, rt in self.runtimes.items():
-            spec = rt.candidate.spec
-            if rt.info.state == S.UNINSTALLED:
-                continue
-            if rt.candidate.error is not None or spec is None:
-                broken[name] = rt.candidate.error or "failed"
-            else:
-                declared[name] = Declared(spec.version, spec.requires, spec.optional)
+        declared, broken = self._declared()
         self.resolution = resolve(declared, broken)
         for name, rt in self.runtimes.items():
             info = rt.info
@@ -186,19 +181,36 @@ class PluginManager:
                 continue
             failure = self.resolution.failures.get(name)
             if failure is not None:
-                if info.state != S.FAILED and name not in broken:
+                if (info.state, info.error) == (S.FAILED, str(failure)):
+                    continue
+                if name not in broken:
                     log.error("plugin %s failed: %s", name, failure)
-                info.state, info.error = S.FAILED, str(failure)
+                self.lifecycle.transition(rt, S.FAILED, str(failure))
                 rt.resolution_failed = True
             elif rt.resolution_failed or info.state == S.DISCOVERED:
-                info.state, info.error = S.RESOLVED, None
+                self.lifecycle.transition(rt, S.RESOLVED)
                 rt.resolution_failed = False
+
+    def replacement_problem(self, name: str, fresh: PluginCandidate) -> str | None:
+        """Why swapping ``fresh`` in for running plugin ``name`` would break a
+        requirement — its own, or an active dependent's — or None when it would not."""
+        declared, broken = self._declared(replacing=(name, fresh))
+        failures = resolve(declared, broken).failures
+        own = failures.get(name)
+        if own is not None:
+            return str(own)
+        for other, failure in sorted(failures.items()):
+            rt = self.runtimes[other]
+            if rt.info.state == S.ACTIVE and name in failure.chain:
+                return str(failure)
+        return None
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start_all(self) -> None:
         """Start every enabled, resolved plugin, wave by wave in dependency order."""
         async with self.lock:
+            await self.lifecycle.flush()
             for wave in self.resolution.waves:
                 await asyncio.gather(*(self.start_if_ready(name) for name in wave))
 
@@ -212,12 +224,18 @@ class PluginManager:
                     await self.lifecycle.stop(rt)
             for rt in self.runtimes.values():
                 rt.candidate.unload()
+            await self.lifecycle.flush()
 
     async def start_if_ready(self, name: str) -> bool:
         """Start ``name`` if it is enabled and every plugin it requires is active."""
         rt = self.runtimes[name]
+        await self.lifecycle.flush()
         if rt.info.state == S.ACTIVE or not rt.info.enabled or rt.candidate.spec is None:
             return rt.info.state == S.ACTIVE
+        if rt.resolution_failed or rt.info.state == S.UNINSTALLED:
+            # Every path into the kernel (start-up, folder, rescan, enable) goes through
+            # resolution: a plugin whose requires are unmet never starts.
+            return False
         for dep in self.resolution.dependencies.get(name, ()):
             dep_info = self.runtimes[dep].info
             if dep_info.state == S.ACTIVE or dep not in rt.info.requires:
@@ -228,7 +246,7 @@ class PluginManager:
                     plugin=name,
                     chain=(name, dep),
                 )
-                await self.lifecycle.set_state(rt, S.FAILED, str(error))
+                await self.lifecycle.mark(rt, S.FAILED, str(error))
             else:
                 log.info("plugin %s waits: it requires %s, which is %s", name, dep, dep_info.state)
             return False
@@ -317,23 +335,87 @@ class PluginManager:
             rt.settings, rt.config = settings, config
             rt.info.enabled = settings.enabled and name not in self.choices.disabled
             if rt.info.state == S.FAILED and not rt.resolution_failed:
-                rt.info.state, rt.info.error = S.RESOLVED, None
+                await self.lifecycle.mark(rt, S.RESOLVED)
             if rt.info.enabled and await self.start_if_ready(name):
                 for dependent in dependents:
                     await self.start_if_ready(dependent)
             return rt.info
 
     async def reload(self, name: str) -> PluginInfo:
-        """Swap in ``name``'s current code; see `Reloader.reload`."""
-        return await self.reloader.reload(name)
+        """Load ``name``'s code afresh and swap it in.
+
+        Raises `PluginError` saying why when the new version was rejected; the old
+        version then keeps serving, and ``orrery.plugin.reload_failed`` is published.
+        """
+        async with self.lock:
+            rt = self.runtime(name)
+            return await self.apply(rt, await self.changes.reimport(rt))
 
     async def sync_path(self, path: Path) -> PluginInfo | None:
-        """Load, reload or uninstall the folder plugin at ``path``; see `Reloader.sync_path`."""
-        return await self.reloader.sync_path(path)
+        """Load, reload or uninstall the folder plugin at ``path``; see `CodeChanges`."""
+        return await self.changes.sync_path(path)
 
     async def rescan(self) -> dict[str, list[str]]:
         """Pick up entry-point plugins installed, upgraded or removed since the start."""
-        return await self.reloader.rescan()
+        return await self.changes.rescan()
+
+    # -- code changes (called with ``lock`` held) ----------------------------------------
+
+    async def apply(self, rt: PluginRuntime, fresh: PluginCandidate) -> PluginInfo:
+        """Make ``fresh`` the code of ``rt``: swapped in when active (raising
+        `PluginError` if rejected, the old version serving on), otherwise re-resolved
+        and started if it can be."""
+        if rt.info.state != S.ACTIVE:
+            # Nothing is serving, so there is nothing to hand over: take the new code,
+            # re-resolve (it may now satisfy its dependents) and try to start it.
+            rt.candidate.unload()
+            fresh.name = rt.name
+            rt.candidate = fresh
+            self.configure_runtime(rt)
+            if rt.info.state == S.FAILED and not rt.resolution_failed:
+                await self.lifecycle.mark(rt, S.RESOLVED)
+            self.resolve()
+            await self.start_with_dependents(rt.name)
+            return rt.info
+        problem = self.replacement_problem(rt.name, fresh) if fresh.spec is not None else None
+        if problem is not None:
+            fresh.error = problem
+        await self.lifecycle.swap(rt, fresh)
+        self.configure_runtime(rt)
+        self.resolve()
+        await self.start_waiting()
+        return rt.info
+
+    async def install(
+        self, candidate: PluginCandidate, *, replacing: PluginRuntime | None = None
+    ) -> PluginInfo:
+        """Track a newly found plugin, resolve, and start it (and whatever waited for it)."""
+        if replacing is not None and self.runtimes.get(replacing.name) is replacing:
+            del self.runtimes[replacing.name]
+        rt = self.add(candidate)
+        self.resolve()
+        log.info("discovered %s %s at %s", rt.name, rt.info.version, rt.info.source)
+        await self.start_with_dependents(rt.name)
+        await self.start_waiting()
+        return rt.info
+
+    async def start_waiting(self) -> None:
+        """Start the resolved plugins that can start now (their requirement appeared)."""
+        for name in self.resolution.order:
+            rt = self.runtimes[name]
+            if rt.info.state == S.RESOLVED and rt.info.enabled:
+                await self.start_if_ready(name)
+        await self.lifecycle.flush()
+
+    async def uninstall(self, rt: PluginRuntime) -> None:
+        """Stop ``rt`` (dependents first) and mark it uninstalled."""
+        await self.stop_with_dependents(rt.name, final_state=S.UNINSTALLED)
+        if rt.info.state != S.UNINSTALLED:
+            await self.lifecycle.mark(rt, S.UNINSTALLED)
+        rt.candidate.unload()
+        self.resolve()
+        await self.lifecycle.flush()
+        log.info("uninstalled %s", rt.name)
 
     async def health(self) -> dict[str, dict[str, Any]]:
         """Each active plugin's ``orrery_health`` answer (``{"ok": True}`` when it has none)."""

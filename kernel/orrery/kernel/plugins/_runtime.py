@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from orrery.kernel._config import PluginSettings
+from orrery.kernel.config import PluginSettings
 from orrery.sdk import Journal, Store
 
 from ._context import KernelContext, ReleasableBus
+from ._instance import PluginInstance
 from ._loading import PluginCandidate
 from ._state import PluginInfo
 
@@ -34,8 +35,8 @@ class PluginRuntime:
     candidate: PluginCandidate
     settings: PluginSettings | None = None
     config: Any = None
-    #: The running instance: a Plugin, or the SandboxHost of a sandboxed plugin.
-    instance: Any = None
+    #: The running instance (in process, or the SandboxHost of a sandboxed plugin).
+    instance: PluginInstance | None = None
     ctx: KernelContext[Any] | None = None
     #: The FAILED state came from resolution (recomputed), not from the plugin's own start.
     resolution_failed: bool = False
@@ -43,3 +44,13 @@ class PluginRuntime:
     @property
     def name(self) -> str:
         return self.info.name
+
+    def describe(self) -> None:
+        """Copy what the candidate declares (version, source, requires…) into ``info``."""
+        info, candidate, spec = self.info, self.candidate, self.candidate.spec
+        info.version = candidate.version
+        info.source = candidate.source
+        if spec is not None:
+            info.requires = {k: str(v) for k, v in spec.requires.items()}
+            info.optional = {k: str(v) for k, v in spec.optional.items()}
+            info.sandbox = spec.sandbox or bool(self.settings and self.settings.sandbox)

@@ -42,9 +42,6 @@ class TaskOwner:
             # plugin stopped doing part of its job.
             self._log.error("background task %s crashed: %s", task.get_name(), exc, exc_info=exc)
 
-    def __len__(self) -> int:
-        return len(self._tasks)
-
     async def cancel_all(self, timeout: float) -> None:
         """Cancel every task and wait (up to ``timeout``) for them to finish."""
         self._closed = True

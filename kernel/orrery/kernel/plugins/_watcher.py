@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from orrery.kernel.errors import KernelError
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -67,10 +68,16 @@ class FolderWatcher:
         observer = Observer()
         forwarder = _Forwarder(loop, self._seen)
         for folder in self._folders:
-            if folder.is_dir():
-                observer.schedule(forwarder, str(folder), recursive=True)
+            observer.schedule(forwarder, str(folder), recursive=True)
         observer.daemon = True
-        observer.start()
+        try:
+            observer.start()
+        except OSError as e:
+            observer.stop()
+            raise KernelError(
+                f"cannot watch plugin folders {', '.join(map(str, self._folders))}: {e}; "
+                f"check that they exist and can be read (or start with watching off)"
+            ) from e
         self._observer = observer
         log.info("watching %s", ", ".join(map(str, self._folders)) or "no folders")
 
@@ -86,6 +93,16 @@ class FolderWatcher:
             task.cancel()
         if self._tasks:
             await asyncio.wait(self._tasks)
+
+    @property
+    def pending(self) -> int:
+        """Changes seen but not yet applied (waiting for their quiet period)."""
+        return len(self._timers)
+
+    async def settle(self) -> None:
+        """Return once every change being applied now has been applied."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
 
     def entry_for(self, raw: str) -> Path | None:
         """The plugin entry a changed path belongs to, or None if it is not plugin code."""

@@ -121,11 +121,6 @@ class JournalSubscription:
     def active(self) -> bool:
         return not (self._stopped or self._draining or self._task.done())
 
-    @property
-    def next_version(self) -> int:
-        """The version the subscription will deliver next."""
-        return self._next_version
-
     def unsubscribe(self) -> None:
         """Stop now; an event being handled is interrupted."""
         self._stopped = True

@@ -13,7 +13,6 @@ from ._children import (
     SummaryChild,
     Timer,
 )
-from ._clock import Clock, ManualClock
 from ._config import MetricsConfig, TierConfig
 from ._dashboards import Dashboard, DashboardBook, Widget, render_dashboard
 from ._engine import MetricsEngine
@@ -30,25 +29,27 @@ from ._export import (
 )
 from ._family import DEFAULT_BUCKETS, Counter, Gauge, Histogram, Metric, Summary
 from ._forecast import HoltForecaster
-from ._http import CSV_CONTENT_TYPE, EXPORT_FORMATS
 from ._instrument import BUS_PATTERN, KERNEL_PATTERN, KernelInstruments
 from ._kernel_stats import KERNEL_SERVICE, KernelSampler
-from ._plugin import METRICS, METRICS_ENGINE, METRICS_EXPOSITION, MetricsPlugin
+from ._plugin import METRICS, METRICS_ENGINE, METRICS_EXPOSITION, METRICS_SERVICE, MetricsPlugin
 from ._registry import MetricsRegistry
 from ._rules import AlertRule, AnomalySpec
 from ._selector import Matcher, Selector
+from ._service import CSV_CONTENT_TYPE, EXPORT_FORMATS, MetricsService
 from ._sketch import RELATIVE_ACCURACY, QuantileSketch
 from ._stats import PERCENTILES, Stats
-from ._terminal import live_dashboard, render_rich, sparkline
 from ._timeseries import DEFAULT_TIERS, Point, SeriesKey, SeriesStore, Tier
 from .errors import (
     CardinalityError,
     DuplicateMetric,
     InvalidLabels,
     InvalidMetricName,
+    InvalidRequest,
     InvalidSelector,
     MetricsError,
+    NoSeries,
     UnknownDashboard,
+    UnknownMetric,
 )
 
 __all__ = [
@@ -56,10 +57,7 @@ __all__ = [
     "DashboardBook",
     "UnknownDashboard",
     "Widget",
-    "live_dashboard",
     "render_dashboard",
-    "render_rich",
-    "sparkline",
     "BUS_PATTERN",
     "CSV_CONTENT_TYPE",
     "DEFAULT_BUCKETS",
@@ -72,6 +70,7 @@ __all__ = [
     "METRICS",
     "METRICS_ENGINE",
     "METRICS_EXPOSITION",
+    "METRICS_SERVICE",
     "PERCENTILES",
     "PROMETHEUS_CONTENT_TYPE",
     "RELATIVE_ACCURACY",
@@ -81,7 +80,6 @@ __all__ = [
     "AlertRule",
     "AnomalySpec",
     "CardinalityError",
-    "Clock",
     "Counter",
     "CounterChild",
     "DuplicateMetric",
@@ -99,7 +97,6 @@ __all__ = [
     "InvalidSelector",
     "KernelInstruments",
     "KernelSampler",
-    "ManualClock",
     "MADDetector",
     "Matcher",
     "Metric",
@@ -107,8 +104,12 @@ __all__ = [
     "MetricsConfig",
     "MetricsEngine",
     "MetricsError",
+    "NoSeries",
+    "InvalidRequest",
+    "UnknownMetric",
     "MetricsPlugin",
     "MetricsRegistry",
+    "MetricsService",
     "Point",
     "QuantileSketch",
     "Selector",

@@ -159,6 +159,7 @@ class AlertManager:
                     window=spec.window,
                     alpha=spec.alpha,
                     warmup=spec.warmup,
+                    relearn=spec.relearn,
                 )
             found = detector.update(value)
             score = found.score if math.isfinite(found.score) else None

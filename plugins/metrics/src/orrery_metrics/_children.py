@@ -16,12 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from ._clock import Clock
 from ._sketch import QuantileSketch
 from ._stats import PERCENTILES, Stats
 
 __all__ = [
+    "Now",
     "FOLD_AT",
+    "Child",
     "CounterChild",
     "GaugeChild",
     "HistogramChild",
@@ -29,32 +30,39 @@ __all__ = [
     "Timer",
 ]
 
+#: Seconds since the epoch, like `time.time`: what the registry stamps children with
+#: (the plugin passes ``ctx.clock.now``, so tests decide the time).
+Now = Callable[[], float]
+
 #: Buffered observations per series before they are folded into the sketch.
 FOLD_AT = 512
 
 
-class _Child:
-    __slots__ = ("_changed_at", "_lock", "_sampled", "_sampled_values", "created")
+class Child:
+    """One labelled series of a metric; the registry's sampling bookkeeping is public
+    (``sampled``, ``sampled_values``, ``changed_at``) because the registry owns it."""
+
+    __slots__ = ("_lock", "changed_at", "created", "sampled", "sampled_values")
 
     def __init__(self, created: float) -> None:
         self._lock = threading.Lock()
         self.created = created
         # Set by the registry when it samples, to find series that stopped changing.
-        self._sampled: float | None = None
-        self._sampled_values: list[tuple[str, float]] = []
-        self._changed_at = created
+        self.sampled: float | None = None
+        self.sampled_values: list[tuple[str, float]] = []
+        self.changed_at = created
 
-    def _signature(self) -> float:
+    def signature(self) -> float:
         raise NotImplementedError
 
-    def _dump(self) -> dict[str, Any]:
+    def dump_state(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def load_state(self, data: Mapping[str, Any]) -> None:
         raise NotImplementedError
 
 
-class CounterChild(_Child):
+class CounterChild(Child):
     """A monotonically increasing value."""
 
     __slots__ = ("_value",)
@@ -75,17 +83,17 @@ class CounterChild(_Child):
         """The current total."""
         return self._value
 
-    def _dump(self) -> dict[str, Any]:
+    def dump_state(self) -> dict[str, Any]:
         return {"value": self._value}
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def load_state(self, data: Mapping[str, Any]) -> None:
         self._value = float(data["value"])
 
-    def _signature(self) -> float:
+    def signature(self) -> float:
         return self._value
 
 
-class GaugeChild(_Child):
+class GaugeChild(Child):
     """A value that goes up and down."""
 
     __slots__ = ("_value",)
@@ -115,13 +123,13 @@ class GaugeChild(_Child):
         """The current value."""
         return self._value
 
-    def _dump(self) -> dict[str, Any]:
+    def dump_state(self) -> dict[str, Any]:
         return {"value": self._value}
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def load_state(self, data: Mapping[str, Any]) -> None:
         self._value = float(data["value"])
 
-    def _signature(self) -> float:
+    def signature(self) -> float:
         return self._value
 
 
@@ -147,7 +155,7 @@ class Timer:
         self._observe(time.perf_counter() - self._start)
 
 
-class _Distribution(_Child):
+class _Distribution(Child):
     """A child that buffers observations and folds them into its sketches in batches."""
 
     __slots__ = ("_buf", "dropped")
@@ -268,12 +276,12 @@ class HistogramChild(_Distribution):
         with self._lock:
             return self._sketch.count + len(self._buf)
 
-    def _dump(self) -> dict[str, Any]:
+    def dump_state(self) -> dict[str, Any]:
         with self._lock:
             self._fold()
             return {"counts": list(self._counts), "sketch": self._sketch.to_dict()}
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def load_state(self, data: Mapping[str, Any]) -> None:
         counts = [int(c) for c in data["counts"]]
         if len(counts) != len(self.bounds):
             return  # the buckets were reconfigured: old counts no longer mean anything
@@ -281,7 +289,7 @@ class HistogramChild(_Distribution):
             self._counts = counts
             self._sketch = QuantileSketch.from_dict(data["sketch"])
 
-    def _signature(self) -> float:
+    def signature(self) -> float:
         return self.count
 
 
@@ -308,7 +316,7 @@ class SummaryChild(_Distribution):
     def __init__(
         self,
         created: float,
-        clock: Clock,
+        clock: Now,
         relative_accuracy: float,
         max_age: float,
         age_buckets: int,
@@ -378,7 +386,7 @@ class SummaryChild(_Distribution):
         with self._lock:
             return self._count + len(self._buf)
 
-    def _dump(self) -> dict[str, Any]:
+    def dump_state(self) -> dict[str, Any]:
         with self._lock:
             self._fold()
             return {
@@ -391,7 +399,7 @@ class SummaryChild(_Distribution):
                 ],
             }
 
-    def _load(self, data: Mapping[str, Any]) -> None:
+    def load_state(self, data: Mapping[str, Any]) -> None:
         with self._lock:
             self._count = int(data["count"])
             self._sum = float(data["sum"])
@@ -402,5 +410,5 @@ class SummaryChild(_Distribution):
                     self._epochs[epoch % n] = int(epoch)
                     self._sketches[epoch % n] = sketch
 
-    def _signature(self) -> float:
+    def signature(self) -> float:
         return self.count

@@ -16,7 +16,9 @@ class TierConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Seconds each bucket covers.
     resolution: float = Field(gt=0)
+    #: Seconds buckets of this level are kept.
     retention: float = Field(gt=0)
 
     def tier(self) -> Tier:

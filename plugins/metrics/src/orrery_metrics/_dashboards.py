@@ -7,7 +7,8 @@ A dashboard is a list of widgets, each a PromQL-style selector plus how to show 
 - ``graph``: the time series over the last ``window`` seconds;
 - ``table``: one row per series with every statistic.
 
-Rendering produces plain data, so the web UI and the terminal (`render_rich`) share it.
+Rendering produces plain data, so the web UI and the terminal (``orrery metrics dash``)
+share it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class Widget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Heading of the panel.
     title: str
+    #: How it is drawn: stat, gauge, graph or table.
     kind: WidgetKind
     #: Series selector, e.g. ``'http_latency_seconds{route="/x"}'``.
     query: str
@@ -44,8 +47,11 @@ class Widget(BaseModel):
     stat: str = "value"
     #: Seconds of history (graph range; rate and aggregation window).
     window: float = Field(default=3_600.0, gt=0)
+    #: Shown after values, e.g. "ms".
     unit: str = ""
+    #: Gauge range: its empty end...
     min: float = 0.0
+    #: ...and its full end (no bar without it).
     max: float | None = None
     #: Values at which a gauge or stat changes colour, ascending.
     thresholds: list[float] = Field(default_factory=list)
@@ -62,10 +68,13 @@ class Dashboard(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Identifier in URLs (``/dashboards/<name>``).
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    #: Heading (default: the name).
     title: str = ""
     #: Seconds between refreshes suggested to viewers.
     refresh: float = Field(default=15.0, gt=0)
+    #: The panels, in display order.
     widgets: list[Widget] = Field(default_factory=list)
 
 
@@ -104,16 +113,19 @@ def render_dashboard(
     dashboard: Dashboard, engine: MetricsEngine, now: float | None = None
 ) -> dict[str, Any]:
     """The dashboard with each widget's data filled in, as JSON-able data."""
-    now = engine.clock() if now is None else now
+    now = engine.clock.now() if now is None else now
     widgets = []
     for widget in dashboard.widgets:
+        drawn: dict[str, Any] = widget.model_dump()
         if widget.kind == "graph":
-            data = _graph(engine, widget, now)
+            # The range drawn is the window, whatever points fall in it: a viewer
+            # spreads them over [start, end] rather than showing the last few.
+            drawn.update(start=now - widget.window, end=now, series=_graph(engine, widget, now))
         elif widget.kind == "table":
-            data = _table(engine, widget)
+            drawn["series"] = _table(engine, widget)
         else:
-            data = _current(engine, widget, now)
-        widgets.append({**widget.model_dump(), "series": data})
+            drawn["series"] = _current(engine, widget, now)
+        widgets.append(drawn)
     return {
         "name": dashboard.name,
         "title": dashboard.title or dashboard.name,

@@ -2,17 +2,18 @@
 
 `MetricsEngine.tick` does whatever is due at a given time (sample into the time series,
 clean up, evaluate alerts) and returns the alert notices, so it can be driven by the
-plugin's background loop or, deterministically, by a test with a fake clock.
+plugin's evaluation loop (`_evaluation`) or, deterministically, by a test with a
+`orrery.sdk.testing.ManualClock`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
+from orrery.sdk import Clock, SystemClock
+
 from ._alerts import AlertManager, AlertNotice
-from ._clock import Clock
 from ._config import MetricsConfig
 from ._registry import MetricsRegistry
 from ._state import dump_registry, load_registry
@@ -29,16 +30,16 @@ class MetricsEngine:
     def __init__(
         self,
         config: MetricsConfig | None = None,
-        clock: Clock = time.time,
+        clock: Clock | None = None,
         *,
         registry: MetricsRegistry | None = None,
     ) -> None:
         self.config = config or MetricsConfig()
-        self.clock = clock
-        if registry is not None and not self.can_adopt(registry, self.config, clock):
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        if registry is not None and not self.can_adopt(registry, self.config, self.clock):
             raise ValueError("the registry was built with another clock or accuracy")
         self.registry = registry or MetricsRegistry(
-            clock=clock,
+            clock=self.clock.now,
             relative_accuracy=self.config.relative_accuracy,
             max_children=self.config.max_children,
         )
@@ -66,7 +67,7 @@ class MetricsEngine:
 
         Returns the alert notices to publish.
         """
-        now = self.clock() if now is None else now
+        now = self.clock.now() if now is None else now
         self.last_tick = now
         if force or self._next_scrape is None or now >= self._next_scrape:
             self.scrape(now)  # before evaluating, so rates see the newest sample
@@ -80,7 +81,7 @@ class MetricsEngine:
     def next_due(self) -> float:
         """When `tick` next has work to do."""
         due = [t for t in (self._next_scrape, self._next_evaluation) if t is not None]
-        return min(due) if due else self.clock()
+        return min(due) if due else self.clock.now()
 
     def health(self) -> dict[str, Any]:
         """Counts worth watching, for the plugin's health hook."""
@@ -110,7 +111,7 @@ class MetricsEngine:
         engine with ``config``: same class, clock, accuracy and child limit."""
         return (
             isinstance(registry, MetricsRegistry)
-            and registry.clock is clock
+            and registry.clock in (clock, clock.now)  # the clock, or its bound method
             and registry.relative_accuracy == config.relative_accuracy
             and registry.max_children == config.max_children
         )

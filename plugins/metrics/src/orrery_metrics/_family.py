@@ -14,14 +14,14 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 from ._children import (
+    Child,
     CounterChild,
     GaugeChild,
     HistogramChild,
+    Now,
     SummaryChild,
     Timer,
-    _Child,
 )
-from ._clock import Clock
 from ._stats import PERCENTILES, Stats
 from .errors import CardinalityError, InvalidLabels, InvalidMetricName
 
@@ -58,7 +58,7 @@ LabelValues = tuple[str, ...]
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
-ChildT = TypeVar("ChildT", bound=_Child)
+ChildT = TypeVar("ChildT", bound=Child)
 
 
 def validate_name(name: str) -> str:
@@ -96,7 +96,7 @@ class Metric(Generic[ChildT]):
         help: str = "",
         labels: Iterable[str] = (),
         *,
-        clock: Clock,
+        clock: Now,
         max_children: int = 10_000,
     ) -> None:
         self.name = validate_name(name)
@@ -200,7 +200,7 @@ class Metric(Generic[ChildT]):
         """Label values of a child as a name -> value mapping."""
         return dict(zip(self.labelnames, values, strict=True))
 
-    def _only(self) -> ChildT:
+    def single(self) -> ChildT:
         if self._default is None:
             raise InvalidLabels(self.name, self.labelnames, "call .labels(...) first")
         return self._default
@@ -219,12 +219,12 @@ class Counter(Metric[CounterChild]):
 
     def inc(self, amount: float = 1.0) -> None:
         """Increment an unlabelled counter."""
-        self._only().inc(amount)
+        self.single().inc(amount)
 
     @property
     def value(self) -> float:
         """Value of an unlabelled counter."""
-        return self._only().value
+        return self.single().value
 
 
 class Gauge(Metric[GaugeChild]):
@@ -237,20 +237,20 @@ class Gauge(Metric[GaugeChild]):
 
     def inc(self, amount: float = 1.0) -> None:
         """Increment an unlabelled gauge."""
-        self._only().inc(amount)
+        self.single().inc(amount)
 
     def dec(self, amount: float = 1.0) -> None:
         """Decrement an unlabelled gauge."""
-        self._only().dec(amount)
+        self.single().dec(amount)
 
     def set(self, value: float) -> None:
         """Set an unlabelled gauge."""
-        self._only().set(value)
+        self.single().set(value)
 
     @property
     def value(self) -> float:
         """Value of an unlabelled gauge."""
-        return self._only().value
+        return self.single().value
 
 
 class _Distribution(Metric[ChildT]):
@@ -258,7 +258,7 @@ class _Distribution(Metric[ChildT]):
 
     def observe(self, value: float) -> None:
         """Observe a value on an unlabelled metric."""
-        self._only().observe(value)  # type: ignore[attr-defined]
+        self.single().observe(value)  # type: ignore[attr-defined]
 
     def time(self) -> Timer:
         """Time a block on an unlabelled metric."""
@@ -266,7 +266,7 @@ class _Distribution(Metric[ChildT]):
 
     def stats(self, quantiles: Sequence[float] = PERCENTILES) -> Stats:
         """Statistics of an unlabelled metric."""
-        stats: Stats = self._only().stats(quantiles)  # type: ignore[attr-defined]
+        stats: Stats = self.single().stats(quantiles)  # type: ignore[attr-defined]
         return stats
 
 
@@ -282,7 +282,7 @@ class Histogram(_Distribution[HistogramChild]):
         help: str = "",
         labels: Iterable[str] = (),
         *,
-        clock: Clock,
+        clock: Now,
         buckets: Sequence[float] = DEFAULT_BUCKETS,
         relative_accuracy: float = 0.01,
         max_children: int = 10_000,
@@ -310,7 +310,7 @@ class Summary(_Distribution[SummaryChild]):
         help: str = "",
         labels: Iterable[str] = (),
         *,
-        clock: Clock,
+        clock: Now,
         max_age: float = 600.0,
         age_buckets: int = 5,
         relative_accuracy: float = 0.01,

@@ -8,8 +8,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from ._children import CounterChild, GaugeChild, HistogramChild, SummaryChild, _Child
-from ._clock import Clock
+from ._children import Child, CounterChild, GaugeChild, HistogramChild, Now, SummaryChild
 from ._family import DEFAULT_BUCKETS, Counter, Gauge, Histogram, LabelValues, Metric, Summary
 from ._selector import Selector
 from ._sketch import RELATIVE_ACCURACY
@@ -36,7 +35,7 @@ class MetricsRegistry:
     def __init__(
         self,
         *,
-        clock: Clock = time.time,
+        clock: Now = time.time,
         relative_accuracy: float = RELATIVE_ACCURACY,
         max_children: int = 10_000,
     ) -> None:
@@ -136,7 +135,7 @@ class MetricsRegistry:
             metrics = sorted(self._metrics.values(), key=lambda m: m.name)
         return iter(metrics)
 
-    def select(self, selector: Selector | str) -> list[tuple[Metric[Any], LabelValues, _Child]]:
+    def select(self, selector: Selector | str) -> list[tuple[Metric[Any], LabelValues, Child]]:
         """Every child whose metric and labels match a PromQL-style selector."""
         sel = Selector.parse(selector) if isinstance(selector, str) else selector
         metrics = (
@@ -165,22 +164,22 @@ class MetricsRegistry:
         for metric in self:
             for values, child in metric.children():
                 labels = tuple(sorted(zip(metric.labelnames, values, strict=True)))
-                signature = child._signature()
-                changed = signature != child._sampled
+                signature = child.signature()
+                changed = signature != child.sampled
                 if changed:
-                    child._sampled = signature
-                    child._changed_at = now
+                    child.sampled = signature
+                    child.changed_at = now
                 # A histogram that saw nothing new has the same statistics: skip the
                 # sketch walk. (A summary's window moves with time, so it is recomputed.)
                 if changed or not isinstance(child, HistogramChild):
-                    child._sampled_values = [
+                    child.sampled_values = [
                         (stat, value)
                         for stat, value in series_values(child)
                         if value is not None and math.isfinite(value)
                     ]
                 out.extend(
                     (SeriesKey(metric.name, labels, stat), value)
-                    for stat, value in child._sampled_values
+                    for stat, value in child.sampled_values
                 )
         return out
 
@@ -194,12 +193,12 @@ class MetricsRegistry:
             if not metric.labelnames:
                 continue
             for values, child in metric.children():
-                if now - child._changed_at >= ttl:
+                if now - child.changed_at >= ttl:
                     removed += metric.remove(*values)
         return removed
 
 
-def series_values(child: _Child) -> list[tuple[str, float | None]]:
+def series_values(child: Child) -> list[tuple[str, float | None]]:
     """The statistics of one child that become time series, by name."""
     if isinstance(child, (CounterChild, GaugeChild)):
         return [("value", child.value)]

@@ -47,6 +47,7 @@ class AnomalySpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    #: Detector: zscore (mean and standard deviation), mad (median, robust), ewma.
     method: Method = "zscore"
     #: 1 flags values 4 spreads away; 2 halves that threshold, 0.5 doubles it.
     sensitivity: float = Field(default=1.0, gt=0)
@@ -56,6 +57,9 @@ class AnomalySpec(BaseModel):
     alpha: float = Field(default=0.1, gt=0, le=1)
     #: Samples seen before anything is flagged.
     warmup: int = Field(default=10, ge=2)
+    #: Consecutive flagged samples on one side after which they are the new level: a
+    #: lasting shift is learned (and its alert resolves) instead of firing forever.
+    relearn: int = Field(default=10, ge=1)
 
 
 class AlertRule(BaseModel):
@@ -63,6 +67,7 @@ class AlertRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    #: Unique name, the ``alertname`` label of its alerts.
     name: str = Field(min_length=1)
     #: Series selector, e.g. ``'http_latency_seconds{route="/x"}'``.
     expr: str
@@ -71,7 +76,9 @@ class AlertRule(BaseModel):
     stat: str = "value"
     #: Seconds of history for ``rate``, and for other statistics of counters and gauges.
     window: float = Field(default=300.0, gt=0)
+    #: How the statistic is compared with ``threshold``.
     op: Comparison = ">"
+    #: The value the statistic is compared with (not used by anomaly rules).
     threshold: float | None = None
     #: Seconds the condition must hold before the alert fires (pending until then).
     for_: float = Field(default=0.0, alias="for", ge=0)
@@ -79,9 +86,11 @@ class AlertRule(BaseModel):
     predict_within: float | None = Field(default=None, gt=0)
     #: Forecast smoothing (predictive rules).
     forecast_alpha: float = Field(default=0.5, gt=0, le=1)
+    #: Trend smoothing (predictive rules).
     forecast_beta: float = Field(default=0.3, gt=0, le=1)
     #: Anomaly rule: flag samples the detector finds unusual (threshold not used).
     anomaly: AnomalySpec | None = None
+    #: ``severity`` label of its alerts (e.g. warning, critical).
     severity: str = "warning"
     #: Extra labels on the alert.
     labels: dict[str, str] = Field(default_factory=dict)

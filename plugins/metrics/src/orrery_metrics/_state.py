@@ -33,7 +33,8 @@ def dump_registry(registry: MetricsRegistry) -> dict[str, Any]:
             {
                 **_declaration(metric),
                 "children": [
-                    {"values": list(values), **child._dump()} for values, child in metric.children()
+                    {"values": list(values), **child.dump_state()}
+                    for values, child in metric.children()
                 ],
             }
             for metric in registry
@@ -69,8 +70,8 @@ def load_registry(registry: MetricsRegistry, data: Mapping[str, Any]) -> list[st
             metric = _declare(registry, item)
             for child_data in item.get("children", []):
                 values = tuple(child_data["values"])
-                child = metric.labels(*values) if values else metric._only()
-                child._load(child_data)
+                child = metric.labels(*values) if values else metric.single()
+                child.load_state(child_data)
         except (ValueError, KeyError, TypeError):
             skipped.append(str(item.get("name")))
     return skipped

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ._children import CounterChild, GaugeChild, HistogramChild, SummaryChild, _Child
+from ._children import Child, CounterChild, GaugeChild, HistogramChild, SummaryChild
 from ._stats import STAT_NAMES, percentile_name, quantile_of
 from ._timeseries import SeriesKey, SeriesStore
 
@@ -14,7 +14,7 @@ __all__ = ["series_value"]
 def series_value(
     metric: str,
     labels: Mapping[str, str],
-    child: _Child,
+    child: Child,
     stat: str,
     *,
     store: SeriesStore | None,

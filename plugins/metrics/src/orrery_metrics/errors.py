@@ -13,8 +13,11 @@ __all__ = [
     "InvalidLabels",
     "InvalidMetricName",
     "InvalidSelector",
+    "InvalidRequest",
     "MetricsError",
+    "NoSeries",
     "UnknownDashboard",
+    "UnknownMetric",
 ]
 
 
@@ -93,3 +96,35 @@ class UnknownDashboard(MetricsError, LookupError):
             f"with PUT /dashboards/{name}"
         )
         self.name = name
+
+
+class UnknownMetric(MetricsError, LookupError):
+    """No metric has the requested name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"no metric named {name!r}; GET /v1/plugins/metrics/export lists them "
+            f"(orrery metrics ls)"
+        )
+        self.name = name
+
+
+class NoSeries(MetricsError, LookupError):
+    """No stored time series matches a selector."""
+
+    def __init__(self, selector: str, stat: str | None) -> None:
+        which = f" with stat {stat!r}" if stat else ""
+        super().__init__(
+            f"no stored series matches {selector!r}{which}; series appear after the first "
+            f"scrape (GET /v1/plugins/metrics/series lists them), or pass history=[...]"
+        )
+        self.selector = selector
+        self.stat = stat
+
+
+class InvalidRequest(MetricsError, ValueError):
+    """A request parameter is missing or malformed; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

@@ -8,7 +8,6 @@ Other plugins use the service::
     task_id = await scheduler.add("report.build", {"month": "2030-01"}, priority="high")
 """
 
-from ._clock import Clock, ManualClock, SystemClock
 from ._config import QueueSettings, SchedulerConfig
 from ._cron import MISFIRE_POLICIES, Schedule, due_fire_times, next_fire_after
 from ._model import PRIORITIES, STATES, Extra, Task, backoff_delay
@@ -36,14 +35,12 @@ __all__ = [
     "PRIORITIES",
     "SCHEDULER",
     "STATES",
-    "Clock",
     "DuplicateHandler",
     "Extra",
     "FellBehind",
     "InvalidTaskOptions",
     "InvalidTransition",
     "Job",
-    "ManualClock",
     "Preempted",
     "QueueSettings",
     "ReadyQueue",
@@ -54,7 +51,6 @@ __all__ = [
     "SchedulerError",
     "SchedulerPlugin",
     "SchedulerStopped",
-    "SystemClock",
     "Task",
     "TaskCancelled",
     "UnknownHandler",

@@ -33,8 +33,10 @@ class SchedulerConfig(BaseModel):
     node_labels: list[str] = []
     #: Tasks running at once on this node.
     concurrency: int = Field(100, ge=1)
+    #: Settings per queue name (queues not listed use the defaults).
     queues: dict[str, QueueSettings] = {}
-    default_queue: str = "default"
+    #: Queue of tasks added without ``queue=``.
+    default_queue: str = Field("default", min_length=1)
     #: Named resources this node offers (e.g. {"cpu": 8}); tasks' ``resources`` use them.
     capacity: dict[str, float] = {}
     #: Cluster-wide resource limits per task group, e.g. {"team-a": {"cpu": 4}}.
@@ -43,8 +45,11 @@ class SchedulerConfig(BaseModel):
     aging: float = Field(30.0, ge=0)
     #: Retries a task gets unless its function or the caller says otherwise.
     default_retries: int = Field(3, ge=0)
+    #: Seconds before the first retry; each further retry waits twice as long.
     backoff: float = Field(1.0, ge=0)
+    #: Longest wait between two retries, in seconds.
     backoff_max: float = Field(300.0, ge=0)
+    #: Fraction of a retry's wait randomly taken off (0: none), so retries spread out.
     jitter: float = Field(0.5, ge=0, le=1)
     #: Finished tasks kept for inspection (and idempotency keys remembered).
     keep_finished: int = Field(10_000, ge=0)

@@ -18,9 +18,8 @@ from collections import Counter
 from typing import Any
 
 import msgspec
-from orrery.sdk import Bus
+from orrery.sdk import Bus, Clock
 
-from ._clock import Clock
 from ._config import SchedulerConfig
 from ._cron import Schedule, due_fire_times, next_fire_after
 from ._dispatch import Dispatcher

@@ -1,13 +1,12 @@
-"""SchedulerPlugin: wires the scheduler to the kernel through the Context."""
+"""SchedulerPlugin: wires the scheduler to the kernel; the hooks only connect parts."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from orrery.sdk import Context, Plugin, ServiceKey, hookimpl
 
 from ._api import Commands
-from ._clock import Clock, SystemClock
 from ._config import SchedulerConfig
 from ._core import Core
 from ._log import JournalLog, MemoryLog, OpLog
@@ -18,6 +17,9 @@ __all__ = ["SCHEDULER", "SchedulerPlugin"]
 
 #: The scheduler service: ``ctx.services.get(SCHEDULER)``.
 SCHEDULER: ServiceKey[Scheduler] = ServiceKey("scheduler", Scheduler)
+
+#: `orrery_handover` key of the registered task functions (live objects).
+_HANDLERS = "handlers"
 
 
 class SchedulerPlugin(Plugin):
@@ -33,53 +35,38 @@ class SchedulerPlugin(Plugin):
         "journal",
     )
     Config = SchedulerConfig
-    #: The clock every new instance uses; tests set a `ManualClock` via `with_clock`.
-    clock: ClassVar[Clock | None] = None
 
     def __init__(self) -> None:
         self.core: Core | None = None
         self.scheduler: Scheduler | None = None
-        self._restored: dict[str, Any] | None = None
-
-    @classmethod
-    def with_clock(cls, clock: Clock) -> type[SchedulerPlugin]:
-        """A subclass whose instances use ``clock`` (for deterministic tests)."""
-        return type(cls.__name__, (cls,), {"clock": clock, "__module__": cls.__module__})
-
-    @staticmethod
-    def _config(ctx: Context) -> SchedulerConfig:
-        config = ctx.config
-        if isinstance(config, SchedulerConfig):
-            return config
-        return SchedulerConfig.model_validate(config or {})
 
     @hookimpl
-    async def orrery_start(self, ctx: Context) -> None:
+    async def orrery_start(self, ctx: Context[SchedulerConfig]) -> None:
         """Load the task state, provide the service, answer the bus and HTTP."""
-        config = self._config(ctx)
-        node = config.node_id or await self._kernel_node(ctx)
+        config = ctx.config
+        node = config.node_id or ctx.node_id
         oplog: OpLog
-        clock = self.clock or SystemClock()
         if config.persistence == "journal":
             oplog = JournalLog(
                 ctx.journal, f"tasks.{config.cluster}", config.snapshot_every,
-                retention=config.journal_retention, now=clock.now,
-            )
+                retention=config.journal_retention, now=ctx.clock.now,
+            )  # fmt: skip
         else:
             oplog = MemoryLog()
-        core = self.core = Core(config, clock, oplog, ctx.bus, node, ctx.log)
-        restored, self._restored = self._restored or {}, None
-        handlers = restored.pop("handlers", None)
+        core = self.core = Core(config, ctx.clock, oplog, ctx.bus, node, ctx.log)
+        handlers = ctx.handed_over.get(_HANDLERS)
         if isinstance(handlers, Handlers):
             core.handlers.adopt(handlers)
-        if restored and not oplog.durable:
-            core.adopt(restored)
+        if ctx.restored and not oplog.durable:
+            core.adopt(dict(ctx.restored))
         await core.start()
         scheduler = self.scheduler = Scheduler(core)
         ctx.services.provide(SCHEDULER, scheduler)
         commands = Commands(scheduler)
         commands.subscribe(ctx.bus)
         commands.mount(ctx.http)
+        # Announced for operators and tests watching nodes join (documented event).
+        await ctx.bus.publish("scheduler.node.started", {"plugin": ctx.name, "node": node})
         ctx.log.info(
             "scheduler on node %s: %s, %d tasks known",
             node,
@@ -87,16 +74,8 @@ class SchedulerPlugin(Plugin):
             len(core.table.tasks),
         )
 
-    @staticmethod
-    async def _kernel_node(ctx: Context) -> str:
-        # The SDK has no call for the node id; the kernel stamps it on event sources
-        # (orrery://<node>/<plugin>), so announce this start and read it back.
-        event = await ctx.bus.publish("scheduler.node.started", {"plugin": ctx.name})
-        source = event.source.removeprefix("orrery://")
-        return source.split("/", 1)[0] or "local"
-
     @hookimpl
-    async def orrery_stop(self, ctx: Context) -> None:
+    async def orrery_stop(self, ctx: Context[SchedulerConfig]) -> None:
         """Let running tasks finish (within shutdown_grace), re-queue the rest, flush."""
         if self.scheduler is not None:
             self.scheduler.running = False
@@ -104,23 +83,23 @@ class SchedulerPlugin(Plugin):
             await self.core.stop()
 
     @hookimpl
-    async def orrery_snapshot(self, ctx: Context) -> dict[str, Any]:
-        """What the next version takes over at a hot reload: the registered task
-        functions (in-process objects: other plugins registered them once), and in
-        memory mode the tasks (journal mode keeps those in the journal)."""
+    async def orrery_snapshot(self, ctx: Context[SchedulerConfig]) -> dict[str, Any]:
+        """In memory mode, the tasks for the next version, as JSON-able data (journal
+        mode keeps them in the journal)."""
+        if self.core is None or self.core.oplog.durable:
+            return {}
+        return self.core.snapshot()
+
+    @hookimpl
+    async def orrery_handover(self, ctx: Context[SchedulerConfig]) -> dict[str, Any]:
+        """The registered task functions: other plugins registered them once, as live
+        objects, and the next version keeps running them."""
         if self.core is None:
             return {}
-        state = {} if self.core.oplog.durable else self.core.snapshot()
-        state["handlers"] = self.core.handlers
-        return state
+        return {_HANDLERS: self.core.handlers}
 
     @hookimpl
-    async def orrery_restore(self, ctx: Context, state: dict[str, Any]) -> None:
-        """Keep the previous version's tasks until `orrery_start` builds the core."""
-        self._restored = state
-
-    @hookimpl
-    async def orrery_health(self, ctx: Context) -> dict[str, Any]:
+    async def orrery_health(self, ctx: Context[SchedulerConfig]) -> dict[str, Any]:
         """Counts by state and whether the pump runs."""
         if self.core is None:
             return {"ok": False, "reason": "not started"}

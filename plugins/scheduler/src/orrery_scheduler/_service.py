@@ -18,6 +18,7 @@ from ._model import (
     PAUSED,
     QUEUED,
     RUNNING,
+    STATES,
     TERMINAL_STATES,
     Task,
     display_state,
@@ -293,7 +294,13 @@ class Scheduler:
         name: str | None = None,
         limit: int = 100,
     ) -> list[dict[str, Any]]:
-        """Tasks (newest first), filtered by displayed state, queue and function name."""
+        """Tasks (newest first), filtered by displayed state, queue and function name.
+
+        An unknown ``state`` raises `InvalidTaskOptions` (a typo must not look like
+        "no tasks").
+        """
+        if state is not None and state not in STATES:
+            raise InvalidTaskOptions("state", state, f"use one of {', '.join(STATES)}")
         core = self._core
         now = core.clock.now()
         found: list[dict[str, Any]] = []

@@ -201,7 +201,8 @@ class TaskTable:
         if task is None or task.state != QUEUED or attempt != task.attempt + 1:
             return None
         self.unready(task)
-        task.attempt, task.owner, task.started = attempt, owner, now
+        # A new attempt: the previous attempt's error no longer describes the task.
+        task.attempt, task.owner, task.started, task.error = attempt, owner, now, None
         self._set_state(task, RUNNING)
         return task
 
@@ -286,6 +287,7 @@ class TaskTable:
             return task
         if task.state != PAUSED:
             return None
+        task.error = None  # "paused"/"preempted" no longer applies once it is released
         task.ready_at = max(task.ready_at, now)
         self._set_state(task, QUEUED)
         self.make_ready(task)

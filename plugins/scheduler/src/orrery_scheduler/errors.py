@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from orrery.sdk import OrreryError
+
 __all__ = [
     "DuplicateHandler",
     "FellBehind",
@@ -19,7 +21,7 @@ __all__ = [
 ]
 
 
-class SchedulerError(Exception):
+class SchedulerError(OrreryError):
     """Base class of every scheduler error."""
 
 
