@@ -59,6 +59,9 @@ class RunDriver:
         self.results: list[_Result] = []
         self.batch: list[dict[str, Any]] = []
         self.launches: list[tuple[str, str, int]] = []
+        # When this driver sent each call: a step taken over after a crash gets its
+        # whole timeout again from the moment it is re-sent.
+        self.sent_at: dict[tuple[str, str], float] = {}
 
     @property
     def stream(self) -> str:
@@ -115,8 +118,8 @@ class RunDriver:
         if timer is not None:
             times.append(timer)
         for sid, step_state in self.state.steps.items():
-            if step_state.status == "running" and step_state.started_at is not None:
-                times.append(step_state.started_at + self.workflow.step(sid).timeout)
+            if step_state.status == "running" and ("step", sid) in self.calls:
+                times.append(self._deadline(sid))
         return max(now, min(times))
 
     async def _catch_up(self) -> None:
@@ -199,12 +202,17 @@ class RunDriver:
                     )
         # A step whose request outlived its timeout counts as a failed attempt.
         for sid, s in state.steps.items():
-            if s.status == "running" and s.started_at is not None:
+            if s.status == "running" and ("step", sid) in self.calls:
                 step = self.workflow.step(sid)
-                if now >= s.started_at + step.timeout and ("step", sid) in self.calls:
+                if now >= self._deadline(sid):
                     self.calls.pop(("step", sid)).cancel()
                     error = f"timed out after {step.timeout:g} s"
                     self._fail(step, "step.failed", s.attempts, error, True, now, step.retry)
+
+    def _deadline(self, sid: str) -> float:
+        started = self.state.step(sid).started_at or 0.0
+        sent = self.sent_at.get(("step", sid), started)
+        return max(started, sent) + self.workflow.step(sid).timeout
 
     def _fail(
         self,
@@ -344,6 +352,7 @@ class RunDriver:
         old = self.calls.pop((kind, sid), None)
         if old is not None:
             old.cancel()
+        self.sent_at[(kind, sid)] = self.engine.clock.now()
         task = asyncio.create_task(self._call(kind, sid, attempt), name=f"workflow {sid}")
         self.calls[(kind, sid)] = task
 
