@@ -198,6 +198,7 @@ def test_sigkill_at_every_journal_append(make_daemon: Any) -> None:
     clean.stop()
     total = len(clean.appends.read_text().splitlines())
     assert total >= 10  # started, a, b/c, approval, d, e, four compensations ...
+    kept = resumed = 0  # kills after which completed steps were kept / in-flight re-sent
     for k in range(1, total + 1):
         daemon = make_daemon(f"k{k}")
         client = daemon.start(crash_at=k)
@@ -218,6 +219,17 @@ def test_sigkill_at_every_journal_append(make_daemon: Any) -> None:
             assert (f"svc.{step}", f"{run['id']}:{step}") not in again, (k, step)
         for step in undone:
             assert (f"svc.undo_{step}", f"{run['id']}:{step}:compensate") not in again, (k, step)
+        last = {e["data"]["step"]: e["type"] for e in before if e["type"].startswith("step.")}
+        in_flight = {step for step, kind in last.items() if kind == "step.started"}
+        for step in in_flight:
+            # in flight at the kill: the restarted daemon sends it again, same key
+            key = f"{run['id']}:{step}"
+            assert any(k == key for _, k in again), (k, step, again)
+        kept += bool(completed)
+        resumed += bool(in_flight)
         per_key = {key: sum(1 for _, _, kk in calls if kk == key) for _, _, key in calls}
         assert all(n <= 2 for n in per_key.values()), (k, per_key)
         daemon.stop()
+    # the checks above were not vacuous: some kills came after completed steps, and
+    # some left a step in flight that the restarted daemon sent again
+    assert kept > 0 and resumed > 0
