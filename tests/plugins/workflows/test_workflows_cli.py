@@ -168,3 +168,21 @@ async def test_the_http_routes_of_the_design(orrery_kernel: HarnessFactory, prob
         over_bus = await k.request("workflows.get", {"id": run_id})
         assert over_bus["status"] == "completed"
         assert "error" in await k.request("workflows.get", {"id": "nope"})
+
+
+async def test_an_http_decision_without_by_is_made_by_the_caller(
+    orrery_kernel: HarnessFactory, probe: Probe
+) -> None:
+    config = {"plugins": {"workflows": {"poll_interval": 0.05}}}
+    async with orrery_kernel(WorkflowsPlugin, ProbePlugin, config=config) as k:
+        wf = k.service(WORKFLOWS)
+        await wf.put_workflow(ONBOARDING)
+        run_id = await wf.start("onboarding", {"customer": {"name": "ada"}})
+        await wf.wait(run_id)
+        answer = await k.http(
+            "POST", f"{BASE}/runs/{run_id}/approvals/approve", json={"approved": False}
+        )
+        assert answer.status == 200
+        run = await wf.wait(run_id)
+    decision = run["steps"]["approve"]["decision"]
+    assert decision["by"] and decision["approved"] is False

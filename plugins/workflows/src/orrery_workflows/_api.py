@@ -95,7 +95,7 @@ class Commands:
             _str(args, "id"),
             _str(args, "step"),
             approved,
-            args.get("by"),
+            args.get("by") or args.get("principal"),
             args.get("comment"),
             args.get("data"),
         )
@@ -149,8 +149,8 @@ def _on_http(method: str, command: Command) -> Callable[[HttpRequest], Awaitable
         if not isinstance(body, dict):
             raise HttpError(400, "send a JSON object as the body", field="body")
         body.update(request.params)
-        if method != "GET" and "by" not in body and command.__name__ == "_decide":
-            body["by"] = request.principal
+        # Who decides an approval, unless the body says: the authenticated caller.
+        body["principal"] = request.principal
         try:
             return await command(body)
         except (RunFinished, InvalidDecision) as e:
