@@ -16,6 +16,12 @@ Also reported: ``bus.event_floor_ns``, what building that Event alone costs (clo
 id, Struct) and so what any publish carrying one pays, and ``bus.async_ns_per_event``,
 publish to an async subscriber (queued, delivered by the subscriber's worker task).
 
+Installed (issue 12 §4), measured in one run with a dict payload and one sync subscriber:
+``bus.installed_ns_per_event`` publishes through ``Kernel(...)`` with the standard
+plugins installed (entry points: scheduler, metrics...), against the same kernel bare
+(``entry_points=False``, no plugins: ``bus.installed_ratio_vs_bare``) and pyee emitting
+the same payload to one handler (``bus.installed_ratio_vs_pyee``).
+
 Run: ``python bench/bench_bus.py``.
 """
 
@@ -24,10 +30,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+from orrery.kernel import Kernel
 from orrery.kernel.bus import MemoryBus  # noqa: TID251 - the ban is meant for orrery.sdk
 from orrery.sdk import Event
 from orrery.sdk.wire import EventIdGenerator
@@ -197,9 +206,64 @@ async def _measure() -> dict[str, float]:
     }
 
 
+async def _measure_installed() -> dict[str, float]:
+    """Kernel with the installed plugins vs the bare kernel vs pyee, dict payload."""
+    payload = {"id": 1, "who": "world", "n": 2.5}
+    logging.getLogger("orrery").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        installed = Kernel(state_dir=root / "installed", env={}, watch=False)
+        bare = Kernel(state_dir=root / "bare", entry_points=False, env={}, watch=False)
+        await installed.start()
+        await bare.start()
+        try:
+            loops: dict[str, AsyncLoop] = {}
+            for name, kernel in (("installed", installed), ("bare", bare)):
+                kernel.bus.subscribe(TOPIC, _handler)
+
+                async def loop(n: int, publish: Any = kernel.bus.publish) -> None:
+                    for _ in range(n):
+                        await publish(TOPIC, payload)
+
+                loops[name] = loop
+            plugins = sorted(installed.plugins)
+            from pyee import EventEmitter
+
+            emitter = EventEmitter()
+            emitter.on(TOPIC, _handler)
+
+            def pyee(n: int) -> None:
+                emit = emitter.emit
+                for _ in range(n):
+                    emit(TOPIC, payload)
+
+            best = {"installed": float("inf"), "bare": float("inf"), "pyee": float("inf")}
+            pyee(1000)
+            for aloop in loops.values():
+                await aloop(1000)
+            for _ in range(REPEATS):
+                best["pyee"] = min(best["pyee"], _time_sync(pyee, N))
+                for name, aloop in loops.items():
+                    best[name] = min(best[name], await _time_async(aloop, N))
+        finally:
+            await installed.stop()
+            await bare.stop()
+    print(f"installed plugins: {', '.join(plugins) or 'none'}")
+    return {
+        "bus.installed_ns_per_event": best["installed"],
+        "bus.installed_bare_ns_per_event": best["bare"],
+        "bus.installed_pyee_ns_per_event": best["pyee"],
+        "bus.installed_ratio_vs_bare": best["installed"] / best["bare"],
+        "bus.installed_ratio_vs_pyee": best["installed"] / best["pyee"],
+        "bus.installed_plugins": float(len(plugins)),
+    }
+
+
 def run() -> dict[str, float]:
     """Measure every contender; flat ``bus.*`` keys, nanoseconds per event and ratios."""
-    return asyncio.run(_measure())
+    results = asyncio.run(_measure())
+    results.update(asyncio.run(_measure_installed()))
+    return results
 
 
 def main() -> None:
@@ -219,6 +283,12 @@ def main() -> None:
     print(f"{'contender':32} {'ns/event':>12} {'vs floor':>9} {'vs pyee':>8}")
     for name, value in rows:
         print(f"{name:32} {value:12,.0f} {value / floor:9.2f} {value / pyee:8.2f}")
+    installed = results["bus.installed_ns_per_event"]
+    print(
+        f"through Kernel(...), dict payload: {installed:,.0f} ns/event with the installed "
+        f"plugins, x{results['bus.installed_ratio_vs_bare']:.2f} the bare kernel, "
+        f"x{results['bus.installed_ratio_vs_pyee']:.2f} pyee"
+    )
     print()
     for key, value in results.items():
         print(f"{key} = {value:.3f}")

@@ -29,18 +29,6 @@ LENGTH_CHECKED = ["sdk", "kernel", "sandbox", "plugins", "tests", "bench", "exam
 # -- allow-lists: violations owned by other areas, to be emptied ------------------------
 # Each entry is "path: what is imported". Remove an entry when the code is fixed.
 ALLOWED_PRIVATE_IMPORTS: set[str] = {
-    # bus (kernel/orrery/kernel/bus, issue 12 section 3): NATS as a Transport, not a
-    # subclass reaching into the memory bus's modules
-    "kernel/orrery/kernel/bus/_factory.py: orrery.kernel._config",
-    "kernel/orrery/kernel/bus/_handover.py: "
-    "orrery.kernel.bus._subscription._running_task (an underscore name)",
-    "kernel/orrery/kernel/bus/nats/_bus.py: orrery.kernel.bus._durable",
-    "kernel/orrery/kernel/bus/nats/_bus.py: orrery.kernel.bus._memory",
-    "kernel/orrery/kernel/bus/nats/_bus.py: orrery.kernel.bus._subscription",
-    "kernel/orrery/kernel/bus/nats/_feeds.py: orrery.kernel.bus._routes",
-    "kernel/orrery/kernel/bus/nats/_feeds.py: orrery.kernel.bus._subscription",
-    "kernel/orrery/kernel/bus/nats/_feeds.py: orrery.kernel.bus._target",
-    "kernel/orrery/kernel/bus/nats/_jetstream.py: orrery.kernel.bus._durable",
     # daemon (kernel/orrery/kernel/daemon and the kernel CLI): "the daemon imports only
     # public orrery.kernel names" (issue 12 section 1)
     "kernel/orrery/kernel/cli/_daemon.py: orrery.kernel._kernel",

@@ -118,7 +118,8 @@ async def test_crash_during_burst_loses_nothing_acknowledged(
     )
     try:
         ledger = await _versions(storage, "burst", "ledger")
-        kept = await _versions(storage, "orrery.bus", "durable.sink")
+        # A plugin's durable names are its own: "sink" of plugin "burst".
+        kept = await _versions(storage, "orrery.bus", "durable.burst/sink")
         delivered = await _versions(storage, "burst", "delivered")
     finally:
         await storage.close()

@@ -59,6 +59,13 @@ class BusConfig(_Section):
     queue_size: int = Field(1024, ge=1)
     max_attempts: int = Field(3, ge=1)
     retry_backoff: float = Field(0.01, ge=0)
+    #: Seconds a handler awaited by its subscriber's worker may run before it is
+    #: cancelled and the attempt counts as failed (retried, then dead-lettered).
+    #: 0 turns the timeout off. A plain sync handler called inline cannot be interrupted.
+    handler_timeout: float = Field(60.0, ge=0)
+    #: Live subscriptions one plugin may hold; beyond, subscribe raises
+    #: TooManySubscriptions.
+    max_subscriptions_per_plugin: int = Field(10_000, ge=1)
     #: First subject token of every event on NATS; kernels sharing it share events.
     prefix: str = Field("orrery", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
     #: JetStream stream of durable subscriptions (default: <PREFIX>_DURABLE).

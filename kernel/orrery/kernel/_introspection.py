@@ -152,7 +152,8 @@ class KernelIntrospection:
          "plugins": {"total", "by_state": {state: n}, "items": [{name, state, version,
                      sandbox, restarts}]},
          "sandbox_restarts": {plugin: n},           # sandboxed plugins only
-         "bus": {"subscriptions": n, "queue_depth": {owner: n}},
+         "bus": {"subscriptions": n, "queue_depth": {owner: n},
+                 "traffic": {prefix: {published, delivered, failed, deadlettered}}},
          "http": HttpStats.snapshot()}
 
     ``http`` is fed by the daemon's middleware (empty when the kernel is embedded
@@ -173,6 +174,14 @@ class KernelIntrospection:
             owner = _owner_name(sub.owner)
             depth[owner] = depth.get(owner, 0) + sub.pending
         return depth
+
+    def bus_traffic(self) -> dict[str, dict[str, int]]:
+        """Bus events by topic prefix (the first token): ``published`` on this node,
+        ``delivered`` to subscribers here (each one counts), ``failed`` handler attempts
+        and ``deadlettered`` events. The bus only increments counters as events pass;
+        this adds them up now."""
+        bus = self._kernel._bus
+        return {} if bus is None else bus.traffic()
 
     def plugins(self) -> dict[str, Any]:
         """Plugin states, counts by state and sandbox restarts."""
@@ -210,6 +219,7 @@ class KernelIntrospection:
             "bus": {
                 "subscriptions": len(bus.subscriptions) if bus is not None else 0,
                 "queue_depth": depth,
+                "traffic": self.bus_traffic(),
             },
             "http": self.http.snapshot(),
         }

@@ -192,6 +192,8 @@ class Bridge(StorageCalls):
                 try:
                     value = sync(*args)
                 except Exception as e:
+                    if not call_id:  # nobody waits for the answer: say it in the plugin's log
+                        self.ctx.log.error("%s refused: %s", op, e)
                     self._answer(worker, call_id, False, e)
                 else:
                     self._answer(worker, call_id, True, value)
@@ -345,7 +347,13 @@ class Bridge(StorageCalls):
                 b, DELIVER, event_to_wire(event), retry=False, event=event.id
             )
 
-        b.kernel_sub = self.ctx.bus.subscribe(pattern, deliver, group=group, durable=durable)
+        try:
+            b.kernel_sub = self.ctx.bus.subscribe(pattern, deliver, group=group, durable=durable)
+        except Exception:
+            # Refused (a bound, a name): keep nothing of it on the kernel side.
+            self._by_worker_id.pop(sub_id, None)
+            self._drop(b)
+            raise
 
     def _unsubscribe(self, sub_id: int) -> None:
         b = self._by_worker_id.pop(sub_id, None)

@@ -22,6 +22,10 @@ SCOPES: dict[str, str | None] = {
     "bus.publish": "topic pattern",
     "bus.subscribe": "topic pattern",
     "bus.request": "topic pattern",
+    # Joining another plugin's queue group / durable subscription: "<plugin>/<name>"
+    # (or "<plugin>/*"); a plugin's own names need no permission (see docs).
+    "bus.group": "plugin/group",
+    "bus.durable": "plugin/durable",
     "services.provide": "service key",
     "services.get": "service key",
     "store": None,
@@ -156,6 +160,13 @@ def parse_permissions(perms: Sequence[str]) -> Permissions:
                 validate_pattern(arg)
             except ValueError as e:
                 raise ValueError(f"permission {entry!r}: {e}") from e
+        elif scope in ("bus.group", "bus.durable"):
+            owner, slash, name = arg.partition("/")
+            if not owner or not slash or not name or "/" in name:
+                raise ValueError(
+                    f"permission {entry!r}: name the other plugin's {scope[4:]} as "
+                    f"'<plugin>/<name>', e.g. '{scope}:billing/workers'"
+                )
         elif scope in _PATH_SCOPES:
             if not os.path.isabs(arg):
                 raise ValueError(

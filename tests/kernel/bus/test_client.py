@@ -185,7 +185,7 @@ async def test_no_responders_and_timeout(client: BusClient) -> None:
     with pytest.raises(RequestTimeout) as late:
         await client.request("stuck", timeout=0.01)
     assert (late.value.topic, late.value.timeout) == ("stuck", 0.01)
-    assert not client._bus._inboxes  # the inbox is released
+    assert not client.bus.open_requests  # the inbox is released
     never.set()  # the late reply is ignored
 
 

@@ -65,7 +65,7 @@ async def test_stop_delivers_queued_events_and_their_follow_ups(make_bus: MakeBu
     assert [s for s in seen if s.startswith("work")] == [f"work:{i}" for i in range(10)]
     assert [s for s in seen if s.startswith("follow")] == [f"follow:{i}" for i in range(10)]
     assert bus.state == "stopped"
-    assert not bus._workers and not bus._tasks
+    assert bus.idle
     assert bus.subscriptions == ()
 
 
@@ -111,7 +111,7 @@ async def test_stop_gives_up_after_timeout(
         await client.publish("s", i)
     await bus.stop(timeout=0.01)
     assert cancelled.is_set()
-    assert not bus._workers
+    assert bus.idle
     assert any("dropping 2 queued event(s)" in r.getMessage() for r in caplog.records)
 
 

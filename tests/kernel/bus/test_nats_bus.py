@@ -93,18 +93,18 @@ async def test_nats_dead_letters_reach_other_nodes(pair: tuple[NatsBus, NatsBus]
 async def test_nats_subscriptions_are_released(pair: tuple[NatsBus, NatsBus]) -> None:
     one, _ = pair
     client = one.client("orrery://n1/p")
-    before = len(one._conn("publish")._subs)
+    before = len(one.nats.conn("publish")._subs)
     quick = client.subscribe("brief.*", lambda e: None)
     quick.unsubscribe()  # gone before the server even registered it
     kept = client.subscribe("kept.*", lambda e: None)
     group = client.subscribe("kept.*", lambda e: None, group="g")
     await one.flush()
-    await asyncio.gather(*list(one._tasks))
-    assert set(one._fanout) == {"kept.*"} and set(one._queues) == {("kept.*", "g")}
-    assert len(one._conn("publish")._subs) == before + 1
+    await one.flush()
+    assert one.nats.subscriptions == {"fanout": ["kept.*"], "queues": ["kept.* g"], "durables": []}
+    assert len(one.nats.conn("publish")._subs) == before + 1
     kept.unsubscribe()
     group.unsubscribe()
     await one.flush()
-    await asyncio.gather(*list(one._tasks))
-    assert not one._fanout and not one._queues
-    assert len(one._conn("publish")._subs) == before
+    await one.flush()
+    assert one.nats.subscriptions == {"fanout": [], "queues": [], "durables": []}
+    assert len(one.nats.conn("publish")._subs) == before

@@ -14,7 +14,7 @@ def _noop(event: Event) -> None:
 
 def _subs_of(client: BusClient, topic: str) -> set[MemorySubscription]:
     found: set[MemorySubscription] = set()
-    for target in client._bus._routes.resolve(topic):
+    for target in client.bus.route(topic).targets:
         if isinstance(target, Group):
             found.update(target.members)
         else:
@@ -45,7 +45,7 @@ async def test_cache_stays_bounded(client: BusClient) -> None:
     small.subscribe("t.*", lambda e: seen.append(e.type))
     for i in range(50):
         await small.publish(f"t.{i}")
-    assert len(bus._routes.cache) <= 8
+    assert len(bus.route_cache) <= 8
     assert seen == [f"t.{i}" for i in range(50)]
     await bus.stop()
 
@@ -66,16 +66,16 @@ async def test_group_object_is_shared_and_removed_with_last_member() -> None:
     first = client.subscribe("jobs.*", _noop, group="workers")
     second = client.subscribe("jobs.*", _noop, group="workers")
     other = client.subscribe("jobs.*", _noop, group="auditors")
-    routes = client._bus._routes
-    targets = routes.resolve("jobs.run")
+    bus = client.bus
+    targets = bus.route("jobs.run").targets
     assert len(targets) == 2
     assert all(isinstance(t, Group) for t in targets)
     first.unsubscribe()
     assert _subs_of(client, "jobs.run") == {second, other}
     second.unsubscribe()
     other.unsubscribe()
-    assert routes.resolve("jobs.run") == ()
-    assert len(routes) == 0
+    assert bus.route("jobs.run").targets == ()
+    assert bus.target_count == 0
 
 
 async def test_ten_thousand_subscriptions_match_like_a_linear_scan(client: BusClient) -> None:
@@ -97,7 +97,7 @@ async def test_ten_thousand_subscriptions_match_like_a_linear_scan(client: BusCl
         else:
             patterns.append(f"{service}.{rng.choice(actions)}.*")
     subs = [client.subscribe(pattern, _noop) for pattern in patterns]
-    assert len(client._bus._routes) == 10_000
+    assert client.bus.target_count == 10_000
     for _ in range(200):
         topic = f"{rng.choice(services)}.{rng.choice(actions)}.v{rng.randint(1, 2)}"
         expected = {s for s in subs if subject_matches(s.pattern, topic)}

@@ -281,7 +281,7 @@ async def test_callable_object_with_async_call_is_async(client: BusClient) -> No
 
     handler = Handler()
     sub = client.subscribe("c", handler)
-    assert not sub._sync
+    assert not sub.is_sync
     await client.publish("c", 1)
     await sub.drain()
     assert handler.seen == [1]
@@ -320,7 +320,7 @@ async def test_handler_may_unsubscribe_itself(client: BusClient) -> None:
 
     sub = client.subscribe("once", once)
     await client.publish("once", 1)
-    task = sub._task
+    task = sub.worker
     assert task is not None
     await client.publish("once", 2)
     await task  # the worker ends by itself once its handler returns
@@ -358,7 +358,7 @@ async def test_drain_from_inside_the_handler(client: BusClient) -> None:
     sub = client.subscribe("d", handler)
     for i in range(3):
         await client.publish("d", i)
-    task = sub._task
+    task = sub.worker
     assert task is not None
     await done.wait()
     await task  # the worker unsubscribes and ends once the queue is empty
@@ -402,7 +402,7 @@ async def test_worker_cancelled_from_outside_is_replaced(client: BusClient) -> N
     await client.publish("w", 0)
     await client.publish("w", 1)
     await entered.wait()
-    worker = sub._task
+    worker = sub.worker
     assert worker is not None
     worker.cancel()  # e.g. a careless "cancel every task" at shutdown
     await asyncio.wait([worker])

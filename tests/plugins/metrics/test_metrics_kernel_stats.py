@@ -20,6 +20,7 @@ from orrery_metrics import (
     MetricsPlugin,
     MetricsRegistry,
 )
+from orrery_metrics._instrument import MAX_PREFIXES, OTHER_PREFIX
 from prometheus_client.parser import text_string_to_metric_families
 
 ROUTE = ("/v1/plugins/{name}", "GET")
@@ -31,10 +32,11 @@ def snapshot(
     states: dict[str, int] | None = None,
     restarts: dict[str, int] | None = None,
     http: HttpStats | None = None,
+    traffic: dict[str, dict[str, int]] | None = None,
 ) -> dict[str, Any]:
     """A snapshot shaped like KernelIntrospection.snapshot()."""
     return {
-        "bus": {"queue_depth": depth or {}},
+        "bus": {"queue_depth": depth or {}, "traffic": traffic or {}},
         "plugins": {"by_state": states or {}},
         "sandbox_restarts": restarts or {},
         "http": (http or HttpStats()).snapshot(),
@@ -65,6 +67,23 @@ def test_counters_mirror_kernel_totals_and_survive_a_reset() -> None:
     assert child.value == 6
     sampler.sample(snapshot(restarts={"worker": 3}))
     assert child.value == 8
+
+
+def test_bus_traffic_is_mirrored_per_prefix_with_prefixes_capped() -> None:
+    registry = MetricsRegistry()
+    sampler = KernelSampler(registry)
+    counts = {"published": 4, "delivered": 7, "failed": 2, "deadlettered": 1}
+    sampler.sample(snapshot(traffic={"orders": counts}))
+    sampler.sample(snapshot(traffic={"orders": {**counts, "published": 6}}))
+    assert sampler.traffic["published"].labels("orders").value == 6
+    assert sampler.traffic["delivered"].labels("orders").value == 7
+    assert sampler.traffic["failed"].labels("orders").value == 2
+    assert sampler.traffic["deadlettered"].labels("orders").value == 1
+    many = {f"p{i}": {"published": 1} for i in range(MAX_PREFIXES + 10)}
+    sampler.sample(snapshot(traffic=many))
+    published = sampler.traffic["published"]
+    assert len(published.children()) == MAX_PREFIXES + 1  # the rest under one label
+    assert published.labels(OTHER_PREFIX).value == 11
 
 
 def test_http_counts_and_latency_histogram_are_exact() -> None:
@@ -134,6 +153,27 @@ async def test_the_plugin_samples_the_kernel_service(orrery_kernel: Any) -> None
     assert samples[("orrery_bus_queue_depth", (("owner", "metrics"),))] == 0
     labels = (("method", "GET"), ("route", "/v1/status"), ("status", "200"))
     assert samples[("orrery_http_requests_total", labels)] == 1
+
+
+async def test_bus_traffic_is_read_from_the_kernel_at_scrape_time(orrery_kernel: Any) -> None:
+    config = {"scrape_interval": 3600, "evaluation_interval": 3600}
+    async with orrery_kernel(MetricsPlugin, config=config) as k:
+        provide_introspection(k.kernel)
+        bus = k.kernel.bus
+        # The plugin does not subscribe to application topics: publishing does not
+        # reach it at all; the kernel's counters are read when scraped.
+        assert not [s for s in bus.subscriptions if s.pattern == ">"]
+        bus.subscribe("orders.*", lambda e: None)
+        for i in range(3):
+            await bus.publish("orders.created", {"id": i})
+        _, body = k.service(METRICS_EXPOSITION)()
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(body.decode())
+            for s in family.samples
+        }
+    assert samples[("orrery_bus_events_total", (("prefix", "orders"),))] == 3
+    assert samples[("orrery_bus_delivered_total", (("prefix", "orders"),))] == 3
 
 
 async def test_reloads_are_counted_per_plugin(orrery_kernel: Any, orrery_plugins_dir: Any) -> None:

@@ -6,24 +6,30 @@ request/reply, retries, dead letters and durable subscriptions (DESIGN §4).
 configuration."""
 
 from ._client import BusClient
-from ._durable import DurableFeed, DurableSubscription
+from ._durable import DurableFeed, DurableFeeds, FeedFactory
 from ._factory import create_bus
 from ._journal_feed import BUS_NAMESPACE, JournalFeed
 from ._memory import DEADLETTER_PREFIX, MemoryBus
 from ._routes import Group, RouteTable
 from ._subscription import MemorySubscription
+from ._target import Target, Waiter
+from ._traffic import Route, Traffic, TrafficBook
+from ._transport import BusPort, Transport
 from ._trie import SubjectTrie
 from .errors import (
     BusClosed,
     BusError,
     BusUnavailable,
     DurableNotSupported,
+    HandlerTimeout,
+    InvalidData,
     InvalidDurable,
     InvalidGroup,
     InvalidHeaders,
     InvalidTopic,
     NoResponders,
     RequestTimeout,
+    TooManySubscriptions,
 )
 
 __all__ = [
@@ -32,13 +38,17 @@ __all__ = [
     "BusClient",
     "BusClosed",
     "BusError",
+    "BusPort",
     "BusUnavailable",
     "DurableFeed",
+    "DurableFeeds",
     "DurableNotSupported",
-    "DurableSubscription",
+    "FeedFactory",
+    "Group",
+    "HandlerTimeout",
+    "InvalidData",
     "InvalidDurable",
     "JournalFeed",
-    "Group",
     "InvalidGroup",
     "InvalidHeaders",
     "InvalidTopic",
@@ -46,7 +56,14 @@ __all__ = [
     "MemorySubscription",
     "NoResponders",
     "RequestTimeout",
+    "Route",
     "RouteTable",
     "SubjectTrie",
+    "Target",
+    "TooManySubscriptions",
+    "Traffic",
+    "TrafficBook",
+    "Transport",
+    "Waiter",
     "create_bus",
 ]

@@ -11,11 +11,13 @@ handler is publishing to its own (full) queue, where waiting would wait on itsel
 
 from __future__ import annotations
 
+import asyncio
 from contextvars import ContextVar
+from typing import Any
 
 from orrery.sdk import Event
 
-__all__ = ["current_event", "current_worker", "lineage"]
+__all__ = ["current_event", "current_worker", "lineage", "release_all", "running_task"]
 
 current_event: ContextVar[Event | None] = ContextVar("orrery_bus_current_event", default=None)
 current_worker: ContextVar[object | None] = ContextVar("orrery_bus_current_worker", default=None)
@@ -24,3 +26,21 @@ current_worker: ContextVar[object | None] = ContextVar("orrery_bus_current_worke
 def lineage(parent: Event) -> tuple[str, str]:
     """``(correlationid, causationid)`` for an event caused by ``parent``."""
     return parent.correlationid or parent.id, parent.id
+
+
+def release_all(waiters: list[asyncio.Future[None]]) -> None:
+    """Resolve and forget every waiter in ``waiters``."""
+    if waiters:
+        pending = waiters[:]
+        waiters.clear()
+        for waiter in pending:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+def running_task() -> asyncio.Task[Any] | None:
+    """The running task, or None when called from plain sync code."""
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return None

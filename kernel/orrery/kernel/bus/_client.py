@@ -2,28 +2,37 @@
 
 It stamps its ``source`` on what it publishes and remembers what it subscribed and which
 requests it is waiting on, so `close` can release all of it when the plugin stops.
+
+A plugin's client has a ``namespace`` (the plugin's name): its queue-group and durable
+names are its own (see `PluginNames`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from orrery.sdk import Bus, Event, Handler, validate_pattern
 from orrery.sdk.errors import NoResponders, RequestTimeout
 from orrery.sdk.wire import validate_headers
 
 from ._causation import current_event, lineage
-from ._durable import DurableSubscription
-from ._handover import hold, inherit, resume
+from ._host import ClientHost
+from ._jsonable import PLAIN as _PLAIN
+from ._jsonable import check_data, refusal
+from ._jsonable import encode as _encode
+from ._names import PluginNames
 from ._subscription import MemorySubscription
 from ._target import Waiter
-from .errors import BusClosed, InvalidGroup, InvalidHeaders
-
-if TYPE_CHECKING:
-    from ._memory import MemoryBus
+from .errors import (
+    BusClosed,
+    InvalidData,
+    InvalidGroup,
+    InvalidHeaders,
+    TooManySubscriptions,
+)
 
 __all__ = ["BusClient"]
 
@@ -45,7 +54,9 @@ class BusClient:
         "_bus",
         "_closed",
         "_held",
+        "_limit",
         "_lookup",
+        "_names",
         "_next_id",
         "_remote",
         "_requests",
@@ -54,7 +65,16 @@ class BusClient:
         "_subs",
     )
 
-    def __init__(self, bus: MemoryBus, source: str, *, staged: bool = False) -> None:
+    def __init__(
+        self,
+        bus: ClientHost,
+        source: str,
+        *,
+        staged: bool = False,
+        namespace: str | None = None,
+        permissions: Iterable[str] = (),
+        max_subscriptions: int | None = None,
+    ) -> None:
         self._bus = bus
         self._source = source
         self._closed = False
@@ -64,12 +84,19 @@ class BusClient:
         # One flag for the hot path: closed, or the bus is not accepting publishes.
         self._blocked = not bus.accepting
         # The route cache dict itself (never rebound by the bus), read without a call.
-        self._lookup = bus._cache().get
-        self._next_id = bus._next_id
+        self._lookup = bus.route_cache.get
+        self._next_id = bus.next_id
         # How a networked bus sends each event to other nodes (None: in-process only).
-        self._remote = bus._remote
+        self._remote = bus.remote
         self._subs: dict[MemorySubscription, None] = {}
         self._requests: set[asyncio.Future[Any]] = set()
+        self._names = PluginNames(namespace, permissions)
+        self._limit = max_subscriptions
+
+    @property
+    def bus(self) -> ClientHost:
+        """The bus this client publishes on."""
+        return self._bus
 
     @property
     def source(self) -> str:
@@ -98,14 +125,23 @@ class BusClient:
 
         Returns once every matching subscriber has the event (handled, for an idle sync
         handler; queued, otherwise). Waits while a matching subscriber's queue is full.
-        Raises `orrery.sdk.InvalidTopic`, `InvalidHeaders` or `BusClosed`.
+        Raises `orrery.sdk.InvalidTopic`, `InvalidHeaders`, `InvalidData` (``data``
+        cannot be encoded as JSON) or `BusClosed`.
         """
         # The hot path: keep it free of calls and allocations beyond the Event itself.
         if self._blocked:
             raise self._refusal("publish")
-        targets = self._lookup(topic)
-        if targets is None:
-            targets = self._bus._route(topic)
+        route = self._lookup(topic)
+        if route is None:
+            route = self._bus.route(topic)
+        remote = self._remote
+        if remote is None and data.__class__ not in _PLAIN:
+            # The JSON check, inline (one encode). A networked bus encodes every event
+            # anyway: it refuses there, once.
+            try:
+                _encode(data)
+            except Exception as e:
+                raise refusal(topic, data) or InvalidData(topic, type(data), "data", data) from e
         if headers is not None:
             headers = _checked_headers(headers)
         now = _time_ns()
@@ -138,30 +174,36 @@ class BusClient:
                 correlationid=parent.correlationid or parent.id,
                 causationid=parent.id,
             )
-        remote = self._remote
         if remote is not None:
             # Other nodes first: the local handlers below then run without a yield
             # between them and the return, exactly as on the memory bus.
-            sending = remote(event)
-            if sending is not None:
-                await sending
+            try:
+                sending = remote(event)
+                if sending is not None:
+                    await sending
+            except (TypeError, ValueError) as e:
+                found = refusal(topic, data)
+                if found is None:
+                    raise
+                raise found from e
+        route.count += 1
         token = None
         waits: list[Waiter] | None = None
         try:
-            for target in targets:
-                if target._direct:
+            for target in route.targets:
+                if target.inline:
                     # Idle sync handler: nothing is ahead of this event, call it right here.
                     if token is None:
                         token = _current_set(event)
                     try:
-                        result = target._handler(event)
+                        result = target.handler(event)
                     except Exception as exc:
-                        target._failed_inline(event, exc)
+                        target.failed_inline(event, exc)
                     else:
                         if result is not None:
-                            target._returned(event, result)
+                            target.returned(event, result)
                 else:
-                    full = target._offer(event)
+                    full = target.offer(event)
                     if full is not None:
                         if waits is None:
                             waits = [full]
@@ -172,7 +214,7 @@ class BusClient:
                 _current_reset(token)
         if waits is not None:
             for sub in waits:
-                await sub._put_waiting(event)
+                await sub.put_waiting(event)
         return event
 
     def subscribe(
@@ -182,6 +224,7 @@ class BusClient:
         *,
         group: str | None = None,
         durable: str | None = None,
+        timeout: float | None = None,
     ) -> MemorySubscription:
         """Deliver events matching ``pattern`` to ``handler`` (sync or async), in order.
 
@@ -191,28 +234,44 @@ class BusClient:
         JetStream on the nats backend) until the handler returns without raising, and
         delivered again after a crash or restart: at-least-once. Subscriptions sharing a
         durable name share its position and compete for its events.
+        A plugin's group and durable names are its own (see the module docstring).
+        ``timeout`` overrides ``[bus] handler_timeout`` for this subscription.
         Raises `orrery.sdk.InvalidTopic`, `InvalidGroup`, `DurableNotSupported`,
-        `InvalidDurable`, `BusClosed`, or `TypeError` for a handler that is not callable.
+        `InvalidDurable`, `orrery.sdk.PermissionDenied` (another plugin's name without
+        the permission), `TooManySubscriptions`, `BusClosed`, or `TypeError` for a
+        handler that is not callable.
         """
         if self._closed or self._bus.state == "stopped":
             raise self._refusal("subscribe")
         validate_pattern(pattern)
         if not callable(handler):
             raise TypeError(f"handler for {pattern!r} must be callable, got {handler!r}")
-        if group is not None and (
-            not isinstance(group, str) or not group or any(c.isspace() for c in group)
-        ):
-            raise InvalidGroup(group)
+        if group is not None:
+            if not isinstance(group, str) or not group or any(c.isspace() for c in group):
+                raise InvalidGroup(group)
+            group = self._names.scoped("group", group, pattern)
+        if durable is not None and isinstance(durable, str):
+            durable = self._names.scoped("durable", durable, pattern)
+        if timeout is not None and not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if self._limit is not None and len(self._subs) >= self._limit:
+            raise TooManySubscriptions(self._source, self._limit, pattern)
         bus = self._bus
-        sub: MemorySubscription
-        if durable is not None:
-            feed = bus._durable_feed(durable, pattern)
-            sub = DurableSubscription(bus, self, pattern, handler, group, bus._next_seq(), feed)
-        else:
-            sub = MemorySubscription(bus, self, pattern, handler, group, bus._next_seq())
+        sub = MemorySubscription(
+            bus,
+            self._source,
+            pattern,
+            handler,
+            group=group,
+            seq=bus.next_seq(),
+            held=self._held,
+            release=self._released,
+            feed=None if durable is None else bus.durable_feed(durable, pattern),
+            timeout=timeout,
+        )
         self._subs[sub] = None
         if not self._staged:
-            bus._attach(sub)
+            bus.attach(sub)
         return sub
 
     async def request(
@@ -233,11 +292,13 @@ class BusClient:
         if self._blocked:
             raise self._refusal("request")
         bus = self._bus
-        targets = bus._route(topic)
+        route = bus.route(topic)
+        targets = route.targets
         remote = self._remote
+        check_data(topic, data)  # also on a networked bus: local responders go first
         if not targets and remote is None:
             raise NoResponders(topic)
-        inbox, reply = bus._open_inbox(None if targets else topic)
+        inbox, reply = bus.open_inbox(None if targets else topic)
         self._requests.add(reply)
         deadline = asyncio.timeout(timeout)
         try:
@@ -256,7 +317,8 @@ class BusClient:
                     causationid=causationid,
                     replyto=inbox,
                 )
-                await bus._send(event, targets)
+                route.count += 1
+                await bus.send(event, targets)
                 if remote is not None:
                     # Responders on other nodes (and queue groups) are reached over the
                     # network; with none anywhere the server answers "no responders".
@@ -269,7 +331,7 @@ class BusClient:
                 raise RequestTimeout(topic, timeout) from e
             raise
         finally:
-            bus._close_inbox(inbox)
+            bus.close_inbox(inbox)
             self._requests.discard(reply)
 
     @property
@@ -289,14 +351,15 @@ class BusClient:
         running are awaited, so the plugin is quiet when this returns. Undo with `resume`.
         """
         self._held = True
-        running = hold(self._subs)
+        running = [parked for sub in self._subs if (parked := sub.hold()) is not None]
         if running:
             await asyncio.gather(*running)
 
     def resume(self) -> None:
         """Undo `hold`: deliver what queued up meanwhile, then carry on as before."""
         self._held = False
-        resume(self._subs)
+        for sub in self._subs:
+            sub.resume()
 
     def take_over(self, old: Bus) -> int:
         """Replace ``old`` (a held client of the same bus) in one step; returns the number
@@ -315,14 +378,14 @@ class BusClient:
         spare: dict[tuple[str, str | None], list[MemorySubscription]] = {}
         for sub in old._subs:
             spare.setdefault((sub.pattern, sub.group), []).append(sub)
-            bus._detach(sub)
+            bus.detach(sub)
         moved = 0
         for sub in self._subs:
             candidates = spare.get((sub.pattern, sub.group))
             if candidates:
-                moved += inherit(sub, candidates.pop(0))
+                moved += sub.inherit(candidates.pop(0))
             if self._staged:
-                bus._attach(sub)
+                bus.attach(sub)
         self._staged = False
         return moved
 
@@ -336,16 +399,20 @@ class BusClient:
         for reply in list(self._requests):
             reply.cancel()
         self._requests.clear()
-        self._bus._forget_client(self)
+        self._bus.forget_client(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._subs)} subscription(s)"
         return f"<BusClient {self._source!r} {state}>"
 
-    def _forget(self, sub: MemorySubscription) -> None:
-        self._subs.pop(sub, None)
+    def _released(self, sub: MemorySubscription) -> None:
+        """``sub`` unsubscribed or started draining: stop routing it; forget it once gone."""
+        self._bus.detach(sub)
+        if not sub.active:
+            self._subs.pop(sub, None)
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
+        """The bus changed state: recompute whether publishing is refused."""
         self._blocked = self._closed or not self._bus.accepting
 
     def _refusal(self, operation: str) -> BusClosed:
@@ -372,3 +439,4 @@ def _checked_headers(headers: Mapping[str, str]) -> dict[str, str] | None:
     except ValueError as e:
         raise InvalidHeaders(headers, str(e)) from e
     return copy or None
+

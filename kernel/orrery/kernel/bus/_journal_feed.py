@@ -23,20 +23,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from orrery.sdk import Event
 
-from ._durable import DurableSubscription
+from ._durable import DurableFeed, FeedTasks
+from ._subscription import MemorySubscription
 from ._target import Target, Waiter
 
 if TYPE_CHECKING:
-    from orrery.kernel.storage import EventJournal, KeyValueStore
+    from orrery.kernel.storage import EventJournal, KeyValueStore, Storage
 
-    from ._durables import DurableRegistry
-
-__all__ = ["BUS_NAMESPACE", "JournalFeed"]
+__all__ = ["BUS_NAMESPACE", "JournalFeed", "journal_feeds"]
 
 log = logging.getLogger("orrery.bus")
 
@@ -49,10 +48,6 @@ _PAGE = 500
 _TRIM_STEP = 1000
 
 
-def _never_called(event: Event) -> None:  # pragma: no cover - a feed is never inline
-    raise AssertionError("a durable feed is never called inline")
-
-
 class _Commit:
     """What a publisher awaits: the append of the batch its event went into."""
 
@@ -61,7 +56,7 @@ class _Commit:
     def __init__(self, future: asyncio.Future[None]) -> None:
         self.future = future
 
-    async def _put_waiting(self, event: Event) -> None:
+    async def put_waiting(self, event: Event) -> None:
         # Shielded: a publisher that gives up must not cancel the batch for the others.
         await asyncio.shield(self.future)
 
@@ -72,7 +67,6 @@ class JournalFeed(Target):
     __slots__ = (
         "_acked",
         "_batch",
-        "_bus",
         "_closed",
         "_commit",
         "_feeder",
@@ -81,16 +75,17 @@ class JournalFeed(Target):
         "_members",
         "_name",
         "_next",
+        "_on_empty",
         "_pattern",
         "_position",
         "_recent",
         "_retry",
-        "routed",
         "_saved",
         "_saving",
-        "_trimmed",
         "_store",
         "_stream",
+        "_tasks",
+        "_trimmed",
         "_turn",
         "_versions",
         "_wakeup",
@@ -99,25 +94,26 @@ class JournalFeed(Target):
 
     def __init__(
         self,
-        bus: DurableRegistry,
         name: str,
         pattern: str,
         journal: EventJournal,
         store: KeyValueStore,
-        seq: int,
+        *,
+        tasks: FeedTasks,
+        on_empty: Callable[[DurableFeed], None],
+        seq: int = 0,
     ) -> None:
-        super().__init__(_never_called, seq)
-        self._bus = bus
+        super().__init__(seq=seq)
+        self._tasks = tasks
+        self._on_empty = on_empty
         self._name = name
         self._pattern = pattern
         self._journal = journal
         self._store = store
         self._stream = f"durable.{name}"
-        self._members: list[DurableSubscription] = []
+        self._members: list[MemorySubscription] = []
         self._turn = 0
         self._closed = False
-        #: Whether the bus routes publishes to this feed (set and cleared by the bus).
-        self.routed = False
         # Publish side: events waiting for the writer, and the future of their batch.
         self._batch: list[Event] = []
         self._commit: asyncio.Future[None] | None = None
@@ -148,12 +144,12 @@ class JournalFeed(Target):
         return self._pattern
 
     @property
-    def position(self) -> int:
-        """The stream version up to which every event is acknowledged."""
-        return self._position
+    def target(self) -> Target:
+        """Publishes on the pattern are routed to the feed itself (it appends them)."""
+        return self
 
     @property
-    def members(self) -> tuple[DurableSubscription, ...]:
+    def members(self) -> tuple[MemorySubscription, ...]:
         """The subscriptions sharing this durable name."""
         return tuple(self._members)
 
@@ -165,26 +161,26 @@ class JournalFeed(Target):
 
     # -- members -------------------------------------------------------------------------
 
-    def join(self, member: DurableSubscription) -> None:
+    def join(self, member: MemorySubscription) -> None:
         """Offer events to ``member`` too; the first member starts the feeder."""
         if member not in self._members:
             self._members.append(member)
         if self._feeder is None and not self._closed:
-            self._feeder = self._bus._start_feeder(self._feed(), f"durable {self._name}")
+            self._feeder = self._tasks.start_feeder(self._feed(), f"durable {self._name}")
         self._wake()
 
-    def leave(self, member: DurableSubscription) -> None:
+    def leave(self, member: MemorySubscription) -> None:
         """Stop offering events to ``member``; its unacknowledged events come back."""
         if member in self._members:
             self._members.remove(member)
         if not self._members:
             # Deferred: a hot swap detaches the old member before it attaches the new one
             # in the same step, and the feed must survive that.
-            asyncio.get_running_loop().call_soon(self._bus._release_feed, self)
+            asyncio.get_running_loop().call_soon(self._on_empty, self)
 
     # -- publish side --------------------------------------------------------------------
 
-    def _offer(self, event: Event) -> Waiter | None:
+    def offer(self, event: Event) -> Waiter | None:
         if self._closed:
             return None
         if self._commit is None:
@@ -193,7 +189,7 @@ class JournalFeed(Target):
         commit = _Commit(self._commit)
         if not self._writing:
             self._writing = True
-            self._bus._spawn(self._write(), f"orrery.bus append {self._stream}")
+            self._tasks.spawn(self._write(), f"orrery.bus append {self._stream}")
         return commit
 
     async def _write(self) -> None:
@@ -219,7 +215,7 @@ class JournalFeed(Target):
                     recent.append((first + offset, event))
                 # Memory is a shortcut, not the record: beyond a bound, the feeder reads
                 # the journal instead.
-                limit = self._bus.queue_size * 4
+                limit = self._tasks.queue_size * 4
                 while len(recent) > limit:
                     recent.popleft()
                 if not commit.done():
@@ -301,11 +297,11 @@ class JournalFeed(Target):
             return
         self._versions[event.id] = version
         member = self._pick()
-        full = member._offer(event)
+        full = member.offer(event)
         if full is not None:
-            await full._put_waiting(event)
+            await full.put_waiting(event)
 
-    def _pick(self) -> DurableSubscription:
+    def _pick(self) -> MemorySubscription:
         members = self._members
         count = len(members)
         start = self._turn % count
@@ -340,7 +336,7 @@ class JournalFeed(Target):
         self._position = position
         if position > self._saved and not self._saving and not self._closed:
             self._saving = True
-            self._bus._spawn(self._save(), f"orrery.bus position {self._stream}")
+            self._tasks.spawn(self._save(), f"orrery.bus position {self._stream}")
 
     def requeue(self, events: Sequence[Event]) -> None:
         """Offer ``events`` (left unfinished by a member) again, before anything new.
@@ -403,3 +399,22 @@ class JournalFeed(Target):
             "in_flight": len(self._versions),
             "members": len(self._members),
         }
+
+
+def journal_feeds(
+    storage: Storage, tasks: FeedTasks, seq: Callable[[], int]
+) -> Callable[[str, str, Callable[[DurableFeed], None]], DurableFeed]:
+    """A `FeedFactory` of journal feeds in ``storage``'s ``orrery.bus`` namespace."""
+
+    def factory(name: str, pattern: str, on_empty: Callable[[DurableFeed], None]) -> DurableFeed:
+        return JournalFeed(
+            name,
+            pattern,
+            storage.journal(BUS_NAMESPACE),
+            storage.store(BUS_NAMESPACE),
+            tasks=tasks,
+            on_empty=on_empty,
+            seq=seq(),
+        )
+
+    return factory

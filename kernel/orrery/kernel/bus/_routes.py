@@ -3,7 +3,8 @@
 The trie holds one target per fan-out subscription and one `Group` per (pattern, group)
 pair. A publish looks the topic up in a bounded dict first; only a miss walks the trie.
 Adding or removing a target drops the cached entries it could affect: the one entry of a
-literal pattern, or the whole cache for a wildcard pattern.
+literal pattern, or the whole cache for a wildcard pattern. A cached entry is a `Route`,
+which also counts the publishes that took it (see `_traffic.py`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,10 @@ from orrery.sdk import Event, validate_topic
 
 from ._subscription import MemorySubscription
 from ._target import Target, Waiter
+from ._traffic import Route, TrafficBook
 from ._trie import SubjectTrie
 
 __all__ = ["Group", "RouteTable"]
-
-
-def _no_handler(event: Event) -> None:  # pragma: no cover - never called: _direct is False
-    raise AssertionError("a group is never called inline")
 
 
 class Group(Target):
@@ -31,13 +29,13 @@ class Group(Target):
     __slots__ = ("members", "name", "pattern", "_next")
 
     def __init__(self, pattern: str, name: str, seq: int) -> None:
-        super().__init__(_no_handler, seq)
+        super().__init__(seq=seq)
         self.pattern = pattern
         self.name = name
         self.members: list[MemorySubscription] = []
         self._next = 0
 
-    def _offer(self, event: Event) -> Waiter | None:
+    def offer(self, event: Event) -> Waiter | None:
         members = self.members
         count = len(members)
         if not count:
@@ -48,9 +46,9 @@ class Group(Target):
             member = members[index]
             if member.has_room():
                 self._next = index + 1
-                return member._offer(event)
+                return member.offer(event)
         self._next = start + 1
-        return members[start]._offer(event)
+        return members[start].offer(event)
 
     def __repr__(self) -> str:
         return f"<Group {self.name!r} on {self.pattern!r}: {len(self.members)} member(s)>"
@@ -59,18 +57,20 @@ class Group(Target):
 class RouteTable:
     """Subscriptions indexed by pattern, plus the cache of resolved topics.
 
-    ``cache`` maps a topic to the tuple of targets it goes to, in subscription order. The
-    dict object is never replaced, so clients may keep a reference to it for the hot path.
+    ``cache`` maps a topic to its `Route`: the targets it goes to, in subscription order.
+    The dict object is never replaced, so clients may keep a reference to it for the hot
+    path. ``traffic`` holds the counters by topic prefix.
     """
 
-    __slots__ = ("_cache_size", "_groups", "_seq", "_trie", "cache")
+    __slots__ = ("_cache_size", "_groups", "_seq", "_trie", "cache", "traffic")
 
     def __init__(self, cache_size: int = 4096) -> None:
         self._trie: SubjectTrie[Target] = SubjectTrie()
         self._groups: dict[tuple[str, str], Group] = {}
         self._seq = 0
         self._cache_size = cache_size
-        self.cache: dict[str, tuple[Target, ...]] = {}
+        self.cache: dict[str, Route] = {}
+        self.traffic = TrafficBook()
 
     def __len__(self) -> int:
         """The number of targets (fan-out subscriptions and groups)."""
@@ -128,8 +128,8 @@ class RouteTable:
         self._invalidate(pattern)
         return True
 
-    def resolve(self, topic: str) -> tuple[Target, ...]:
-        """The targets of ``topic``, validating it; fills the cache."""
+    def resolve(self, topic: str) -> Route:
+        """The route of ``topic``, validating it; fills the cache."""
         cached = self.cache.get(topic)
         if cached is not None:
             return cached
@@ -137,24 +137,31 @@ class RouteTable:
         targets = self._trie.match(topic)
         if len(targets) > 1:
             targets.sort(key=_seq_of)
-        resolved = tuple(targets)
+        route = Route(tuple(targets), self.traffic.of(topic))
         cache = self.cache
         if len(cache) >= self._cache_size:
             # Clearing beats LRU bookkeeping on the hot path; hot topics refill at once.
-            cache.clear()
-        cache[topic] = resolved
-        return resolved
+            self._clear()
+        cache[topic] = route
+        return route
 
-    def match_uncached(self, topic: str) -> list[Target]:
-        """The targets of a valid ``topic`` from the trie alone (for tests and benches)."""
-        return self._trie.match(topic)
+    def traffic_snapshot(self, extra: list[Route]) -> dict[str, dict[str, int]]:
+        """Traffic per topic prefix, counting the cached routes and ``extra`` ones."""
+        return self.traffic.snapshot([*self.cache.values(), *extra])
 
     def _invalidate(self, pattern: str) -> None:
         if "*" in pattern or ">" in pattern:
-            self.cache.clear()
+            self._clear()
         else:
-            self.cache.pop(pattern, None)
+            route = self.cache.pop(pattern, None)
+            if route is not None:
+                route.fold()
+
+    def _clear(self) -> None:
+        for route in self.cache.values():
+            route.fold()
+        self.cache.clear()
 
 
 def _seq_of(target: Target) -> int:
-    return target._seq
+    return target.seq

@@ -1,31 +1,31 @@
-"""One subscriber: its bounded queue, its worker task, retries and dead-lettering.
+"""One subscriber: its inbox, its worker task, retries, timeouts and hot-swap state.
 
 Delivery has two paths. A sync handler that is idle (nothing queued, nothing running) is
-called inline by the publisher: nothing is ahead of the event, so order is kept, and the
-event never touches a queue. Otherwise the event is appended to the subscriber's queue
-and its worker task (created on first use) delivers it. The worker also runs retries,
-so a failing handler never blocks its publisher and never reorders its own events.
-
-The queue is bounded: a publisher that finds it full waits in line for a slot (FIFO, so
-concurrent publishers keep their order), which is the backpressure DESIGN §4 asks for.
+called inline by the publisher: nothing is ahead of the event, so order is kept. Otherwise
+the event goes to the subscriber's `Inbox` and its worker task (created on first use)
+delivers it, with retries (`run_attempts`), so a failing handler never blocks its
+publisher nor reorders its events. `_update_inline` alone opens and closes the inline path.
+A handler awaited longer than ``handler_timeout`` is cancelled (`Watchdog`): a failed
+attempt, so the queue moves on. Hot swap (DESIGN §5): `hold` stops delivery (events keep
+queueing), `resume` undoes it, `inherit` moves a held subscription's backlog to its
+successor, which publishers waiting for room in the old inbox follow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from orrery.sdk import Event, Handler
 
-from ._causation import current_event, current_worker
-from ._failures import record_failure
+from ._attempts import run_attempts
+from ._causation import current_event, current_worker, release_all, running_task
+from ._host import DurableLink, SubscriptionHost
+from ._inbox import Inbox
 from ._target import Target, Waiter, is_async_handler
-
-if TYPE_CHECKING:
-    from ._client import BusClient
-    from ._memory import MemoryBus
+from ._watchdog import Watchdog
 
 __all__ = ["MemorySubscription"]
 
@@ -35,67 +35,73 @@ _Resume = tuple[Event, int, Any]
 
 
 class MemorySubscription(Target):
-    """A live subscription on a `MemoryBus` (implements `orrery.sdk.Subscription`)."""
+    """A live subscription (implements `orrery.sdk.Subscription`); with ``feed``, a
+    member of a durable subscription whose events come from that feed."""
 
     __slots__ = (
         "_active",
-        "_backoff",
-        "_bus",
-        "_capacity",
-        "_client",
+        "_can_inline",
+        "_current",
         "_draining",
+        "_feed",
         "_group",
         "_held",
+        "_host",
         "_idle_waiters",
-        "_max_attempts",
+        "_inbox",
+        "_owner",
         "_parked_waiters",
         "_pattern",
-        "_queue",
-        "_reserved",
+        "_release",
         "_resume",
-        "_space_waiters",
         "_successor",
         "_sync",
         "_task",
         "_wakeup",
+        "_watchdog",
         "_working",
     )
 
     def __init__(
         self,
-        bus: MemoryBus,
-        client: BusClient,
+        host: SubscriptionHost,
+        owner: str,
         pattern: str,
         handler: Handler,
-        group: str | None,
-        seq: int,
+        *,
+        group: str | None = None,
+        seq: int = 0,
+        held: bool = False,
+        release: Callable[[MemorySubscription], None] | None = None,
+        feed: DurableLink | None = None,
+        timeout: float | None = None,
     ) -> None:
         super().__init__(handler, seq)
-        self._bus = bus
-        self._client = client
+        self._host = host
+        self._owner = owner
         self._pattern = pattern
         self._group = group
+        self._release = release
+        self._feed = feed
         self._sync = not is_async_handler(handler)
-        self._direct = self._sync and not client._held
+        # A durable member is never inline: the worker acknowledges once the handler
+        # returned, which the publisher's inline path has no hook for.
+        self._can_inline = self._sync and feed is None
+        timeout = timeout if timeout is not None else host.handler_timeout
+        self._watchdog = None if timeout is None else Watchdog(timeout, self._cancel_attempt)
         self._active = True
         self._draining = False
-        self._capacity = bus.queue_size
-        self._max_attempts = bus.max_attempts
-        self._backoff = bus.retry_backoff
-        self._queue: deque[Event] = deque()
-        # Slots handed to publishers that waited for room but have not appended yet.
-        self._reserved = 0
-        self._space_waiters: deque[asyncio.Future[None]] = deque()
+        self._held = held
+        self._inbox = Inbox(host.queue_size)
         self._idle_waiters: list[asyncio.Future[None]] = []
-        # Hot swap (see _handover.py): a held subscription queues but does not deliver;
-        # a taken-over one forwards publishers still waiting for room to its successor.
-        self._held = client._held
         self._successor: MemorySubscription | None = None
         self._parked_waiters: list[asyncio.Future[None]] = []
         self._resume: _Resume | None = None
+        self._current: Event | None = None  # being handled by the worker
         self._working = False
         self._task: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Future[None] | None = None
+        self._update_inline()
 
     # -- the Subscription protocol -------------------------------------------------------
 
@@ -111,8 +117,13 @@ class MemorySubscription(Target):
 
     @property
     def durable(self) -> str | None:
-        """Always None: the memory bus has no durable subscriptions."""
-        return None
+        """The durable name (the position and backlog it shares), or None."""
+        return None if self._feed is None else self._feed.name
+
+    @property
+    def feed(self) -> DurableLink | None:
+        """The durable feed this subscription is a member of, if any."""
+        return self._feed
 
     @property
     def active(self) -> bool:
@@ -122,46 +133,66 @@ class MemorySubscription(Target):
     @property
     def owner(self) -> str:
         """The source of the client that subscribed (``orrery://<node>/<plugin>``)."""
-        return self._client.source
+        return self._owner
 
     @property
     def pending(self) -> int:
         """Events queued for this subscriber and not yet handed to its handler."""
-        return len(self._queue)
+        return len(self._inbox)
 
     @property
-    def handler(self) -> Handler:
-        """The handler events are delivered to."""
-        return self._handler
+    def held(self) -> bool:
+        """Whether delivery is paused by `hold` (a hot swap in progress)."""
+        return self._held
+
+    @property
+    def is_sync(self) -> bool:
+        """Whether the handler is a plain function (it may then be called inline)."""
+        return self._sync
+
+    @property
+    def worker(self) -> asyncio.Task[None] | None:
+        """The task delivering queued events, while there is one."""
+        return self._task
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds an attempt awaited by the worker may take before it is cancelled."""
+        return None if self._watchdog is None else self._watchdog.timeout
 
     def unsubscribe(self) -> None:
-        """Stop delivery now; events still queued for this subscriber are dropped."""
+        """Stop delivery now; events still queued for this subscriber are dropped (a
+        durable member hands what it did not finish back to its feed)."""
         if not self._active:
             return
+        unfinished: list[Event] = []
+        if self._current is not None:
+            unfinished.append(self._current)
+        if self._resume is not None:
+            unfinished.append(self._resume[0])
         self._active = False
-        self._direct = False
         self._draining = False
-        self._queue.clear()
         self._resume = None
-        self._reserved = 0
+        self._update_inline()
         # Publishers waiting for room are released; they see the subscription is gone.
-        for waiter in self._space_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._space_waiters.clear()
-        self._bus._detach(self)
-        self._client._forget(self)
+        unfinished.extend(self._inbox.release())
+        if self._release is not None:
+            self._release(self)
         self._notify_idle(force=True)
-        _release(self._parked_waiters)
+        release_all(self._parked_waiters)
+        if self._watchdog is not None:
+            self._watchdog.close()
         task = self._task
         self._task = None
         if task is not None and not task.done():
-            if _running_task() is task:
+            if running_task() is task:
                 # Unsubscribing from inside its own handler: let the handler finish; the
                 # worker loop sees the subscription is inactive and returns.
                 self._wake()
             else:
                 task.cancel()
+        if unfinished and self._feed is not None:
+            self._feed.requeue(unfinished)
 
     async def drain(self) -> None:
         """Stop taking new events, deliver what is queued, then unsubscribe."""
@@ -169,33 +200,26 @@ class MemorySubscription(Target):
             return
         if not self._draining:
             self._draining = True
-            self._direct = False
-            self._bus._detach(self)
-        if self._task is not None and _running_task() is self._task:
+            self._update_inline()
+            if self._release is not None:
+                self._release(self)
+        if self._task is not None and running_task() is self._task:
             # Waiting here would wait for ourselves: the worker unsubscribes once idle.
             return
         await self.wait_idle()
         self.unsubscribe()
 
     def __repr__(self) -> str:
+        kind = "DurableSubscription" if self._feed is not None else "MemorySubscription"
         group = f" group={self._group!r}" if self._group is not None else ""
-        state = "active" if self._active else "inactive"
-        return (
-            f"<MemorySubscription {self._pattern!r} owner={self._client.source!r}{group} "
-            f"{state} pending={len(self._queue)}>"
-        )
+        state = f"{'active' if self._active else 'inactive'} pending={len(self._inbox)}"
+        return f"<{kind} {self._pattern!r} owner={self._owner!r}{group} {state}>"
 
-    # -- delivery ------------------------------------------------------------------------
+    # -- idleness ------------------------------------------------------------------------
 
     def is_idle(self) -> bool:
         """Nothing queued, nothing running, no publisher waiting for room."""
-        return (
-            not self._queue
-            and self._resume is None
-            and not self._working
-            and self._reserved == 0
-            and not self._space_waiters
-        )
+        return self._inbox.settled and self._resume is None and not self._working
 
     async def wait_idle(self) -> None:
         """Return once `is_idle` (or the subscription is gone)."""
@@ -211,55 +235,42 @@ class MemorySubscription(Target):
         self._idle_waiters.append(waiter)
         return waiter
 
-    def has_room(self) -> bool:
-        """Whether `_offer` would accept an event without making the publisher wait."""
-        return self._direct or (
-            self._active
-            and not self._space_waiters
-            and len(self._queue) + self._reserved < self._capacity
-        )
+    # -- delivery ------------------------------------------------------------------------
 
-    def _offer(self, event: Event) -> Waiter | None:
-        if self._direct:
+    def has_room(self) -> bool:
+        """Whether `offer` would accept an event without making the publisher wait."""
+        return self.inline or (self._active and self._inbox.has_room())
+
+    def offer(self, event: Event) -> Waiter | None:
+        if self.inline:
             token = current_event.set(event)
             try:
-                result = self._handler(event)
+                result = self.handler(event)
             except Exception as exc:
-                self._failed_inline(event, exc)
+                self.failed_inline(event, exc)
             else:
                 if result is not None:
-                    self._returned(event, result)
+                    self.returned(event, result)
             finally:
                 current_event.reset(token)
             return None
         if not self._active:
             return None
-        queue = self._queue
-        if self._space_waiters or len(queue) + self._reserved >= self._capacity:
+        inbox = self._inbox
+        if not inbox.put(event):
             if current_worker.get() is not self:
                 return self
             # The handler publishes to its own full queue: only this worker would make
-            # room, so waiting would never end. Accept the event beyond the bound.
-        queue.append(event)
+            # room, so waiting would never end. Accept it beyond the bound.
+            inbox.append(event)
         self._kick()
         return None
 
-    async def _put_waiting(self, event: Event) -> None:
-        """Wait in line for room in the queue, then append ``event``."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._space_waiters.append(waiter)
+    async def put_waiting(self, event: Event) -> None:
+        """Wait in line for room in the inbox, then append ``event``."""
         try:
-            await waiter
+            granted = await self._inbox.wait_for_room()
         except asyncio.CancelledError:
-            if waiter.cancelled():
-                try:
-                    self._space_waiters.remove(waiter)
-                except ValueError:
-                    pass
-            elif self._active:
-                # We were granted a slot but will not use it: pass it on.
-                self._reserved -= 1
-                self._grant()
             self._notify_idle()
             raise
         successor = self._successor
@@ -267,47 +278,50 @@ class MemorySubscription(Target):
             # Taken over by a hot-swapped instance while we waited: follow the event there.
             while successor._successor is not None:
                 successor = successor._successor
-            full = successor._offer(event)
+            full = successor.offer(event)
             if full is not None:
-                await full._put_waiting(event)
+                await full.put_waiting(event)
             return
-        if not self._active:
+        if not self._active or not granted:
             return
-        self._reserved -= 1
-        self._queue.append(event)
+        self._inbox.fill(event)
         self._kick()
 
-    def _grant(self) -> None:
-        """Hand free slots to publishers waiting for room, first come first served."""
-        waiters = self._space_waiters
-        room = self._capacity - len(self._queue) - self._reserved
-        while waiters and room > 0:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                self._reserved += 1
-                room -= 1
-
-    def _failed_inline(self, event: Event, exc: Exception) -> None:
-        if not record_failure(self, event, exc, 1):
-            self._direct = False
+    def failed_inline(self, event: Event, exc: Exception) -> None:
+        if not self._host.handle_failure(self, event, exc, 1):
             self._resume = (event, 1, None)
+            self._update_inline()
             self._kick()
 
-    def _returned(self, event: Event, result: Any) -> None:
+    def returned(self, event: Event, result: Any) -> None:
         if inspect.isawaitable(result):
             # A handler that looked sync returned an awaitable: the worker awaits it
             # before anything queued behind it, so order is kept.
-            self._direct = False
             self._resume = (event, 1, result)
+            self._update_inline()
             self._kick()
         elif event.replyto is not None:
-            self._bus._answer(event.replyto, result)
+            self._host.answer(event.replyto, result)
+
+    def _update_inline(self) -> None:
+        """Open the publisher's inline path exactly when nothing can be ahead of an event."""
+        self.inline = (
+            self._can_inline
+            and self._active
+            and not self._draining
+            and not self._held
+            and not self._working
+            and self._resume is None
+            and self._inbox.empty
+        )
 
     def _kick(self) -> None:
         """Make sure a worker exists and is awake to look at the queue."""
         if self._task is None:
-            self._task = self._bus._start_worker(self._run(), self)
+            task = self._task = self._host.start_worker(
+                self._run(), f"orrery.bus worker {self._owner} {self._pattern}"
+            )
+            task.add_done_callback(self._worker_done)
         else:
             self._wake()
 
@@ -320,98 +334,112 @@ class MemorySubscription(Target):
 
     def _notify_idle(self, *, force: bool = False) -> None:
         if self._idle_waiters and (force or self.is_idle()):
-            _release(self._idle_waiters)
+            release_all(self._idle_waiters)
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        if self._task is not task:
+            return  # the normal end: unsubscribe already let go of it
+        # Cancelled from outside (not by unsubscribe) or crashed while the subscription
+        # is live: forget this worker, so the next event starts a fresh one for the queue.
+        # (Not restarted here: at event loop shutdown that would leave a pending task.)
+        self._task = None
+        self._working = False
+        self._update_inline()
 
     async def _run(self) -> None:
         """The worker: deliver queued events one at a time, in order, until unsubscribed."""
         current_worker.set(self)
         loop = asyncio.get_running_loop()
-        queue = self._queue
+        inbox, host, watchdog = self._inbox, self._host, self._watchdog
         while self._active:
             if self._held:
                 self._working = False
-                _release(self._parked_waiters)
+                release_all(self._parked_waiters)
                 wakeup = self._wakeup = loop.create_future()
                 await wakeup
                 continue
             resume = self._resume
             if resume is not None:
                 self._resume = None
-                self._working = True
-                await self._deliver(*resume)
-            elif queue:
-                event = queue.popleft()
-                if self._space_waiters:
-                    self._grant()
-                self._working = True
-                await self._deliver(event, 0, None)
+                event, attempts, pending = resume
+            elif not inbox.empty:
+                event, attempts, pending = inbox.pop(), 0, None
             else:
                 self._working = False
                 if self._draining:
                     self.unsubscribe()
                     return
-                self._direct = self._sync
+                self._update_inline()
                 self._notify_idle()
-                _release(self._parked_waiters)
+                release_all(self._parked_waiters)
                 wakeup = self._wakeup = loop.create_future()
                 await wakeup
+                continue
+            if not self._working:
+                self._working = True
+                self._update_inline()
+            # Deliver: until handled or given up on (dead-lettered); then a durable member
+            # acknowledges. After an unsubscribe it was handed back to the feed instead.
+            self._current = event
+            try:
+                await run_attempts(self, host, watchdog, event, attempts, pending)
+            finally:
+                self._current = None
+            if self._feed is not None and self._active:
+                self._feed.acknowledge(event)
         self._working = False
 
-    async def _deliver(self, event: Event, attempts: int, pending: Any) -> None:
-        """Run the handler on ``event`` until it succeeds or attempts run out."""
-        current_event.set(event)
-        handler = self._handler
-        while True:
-            if attempts and pending is None:
-                await asyncio.sleep(self._backoff * 2 ** (attempts - 1))
-                if not self._active:
-                    return
-            try:
-                if pending is not None:
-                    awaitable, pending = pending, None
-                    result = await awaitable
-                elif self._sync:
-                    attempts += 1
-                    result = handler(event)
-                    if result is not None and inspect.isawaitable(result):
-                        result = await result
-                else:
-                    attempts += 1
-                    result = await handler(event)
-            except asyncio.CancelledError as exc:
-                if _being_cancelled():
-                    raise  # unsubscribe or stop: the worker itself is cancelled
-                # The handler raised CancelledError on its own (e.g. it awaited something
-                # that was cancelled): a failure like any other, not the end of the worker.
-                if record_failure(self, event, exc, attempts):
-                    return
-                continue
-            except Exception as exc:
-                if record_failure(self, event, exc, attempts):
-                    return
-                continue
-            if result is not None and event.replyto is not None:
-                self._bus._answer(event.replyto, result)
-            return
+    def _cancel_attempt(self) -> bool:
+        """The watchdog's verdict: cancel the running attempt (in the worker task)."""
+        task = self._task
+        if task is None or not self._active or task.done():
+            return False
+        task.cancel()
+        return True
 
+    # -- hot swap ------------------------------------------------------------------------
 
-def _release(waiters: list[asyncio.Future[None]]) -> None:
-    """Resolve and forget every waiter in ``waiters``."""
-    if waiters:
-        pending = waiters[:]
-        waiters.clear()
-        for waiter in pending:
-            if not waiter.done():
-                waiter.set_result(None)
-
-
-def _being_cancelled() -> bool:
-    task = asyncio.current_task()
-    return task is None or task.cancelling() > 0
-
-
-def _running_task() -> asyncio.Task[Any] | None:
-    try:
-        return asyncio.current_task()
-    except RuntimeError:  # no running loop: called from plain sync code
+    def hold(self) -> asyncio.Future[None] | None:
+        """Stop delivery (events keep queueing); returns a future resolved when the
+        handler running now finishes, if one is (and it is not the caller itself)."""
+        self._held = True
+        self._update_inline()
+        if self._working and self._task is not None and self._task is not running_task():
+            parked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._parked_waiters.append(parked)
+            return parked
         return None
+
+    def resume(self) -> None:
+        """Undo `hold`: deliver what queued up meanwhile, then carry on as before."""
+        if not self._held:
+            return
+        self._held = False
+        if self._task is not None:
+            self._wake()  # the worker delivers the backlog, then reopens the inline path
+        self._update_inline()
+
+    def inherit(self, old: MemorySubscription) -> int:
+        """Move what held ``old`` has queued to the front of this inbox; returns how many.
+        Publishers waiting for room in ``old`` follow their events here."""
+        moved = old._hand_over(self)
+        if moved:
+            self._inbox.prepend(moved)
+            self._update_inline()
+            self._kick()
+        return len(moved)
+
+    def _hand_over(self, successor: MemorySubscription) -> list[Event]:
+        moved: list[Event] = []
+        if self._resume is not None:
+            event, _, pending = self._resume
+            self._resume = None
+            close = getattr(pending, "close", None)
+            if close is not None:  # an unawaited coroutine of the old code: discard quietly
+                close()
+            moved.append(event)
+        self._successor = successor
+        # Publishers waiting for room wake up and follow to the successor.
+        moved.extend(self._inbox.release())
+        return moved
+

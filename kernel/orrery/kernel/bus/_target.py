@@ -14,7 +14,7 @@ class Waiter(Protocol):
     """What a publisher awaits when a target could not take an event at once: a full
     subscriber queue, or a durable subscription's pending journal append."""
 
-    async def _put_waiting(self, event: Event) -> None: ...
+    async def put_waiting(self, event: Event) -> None: ...
 
 
 def is_async_handler(handler: Handler) -> bool:
@@ -26,26 +26,35 @@ def is_async_handler(handler: Handler) -> bool:
     return call is not None and inspect.iscoroutinefunction(call)
 
 
-class Target:
-    """Something a topic routes to: a subscription, a queue group or a request inbox.
+def _never_inline(event: Event) -> None:  # pragma: no cover - inline is False for these
+    raise AssertionError("this target is never called inline")
 
-    The publisher's hot loop reads ``_direct`` and, when it is true, calls ``_handler``
-    itself; everything else goes through `_offer`.
+
+class Target:
+    """Something a topic routes to: a subscription, a queue group, a durable feed or a
+    request inbox.
+
+    The publisher's hot loop reads ``inline`` and, when it is true, calls ``handler``
+    itself (reporting to `failed_inline` / `returned`); everything else goes through
+    `offer`. Only the target's own class changes ``inline``.
     """
 
-    __slots__ = ("_direct", "_handler", "_seq")
+    __slots__ = ("handler", "inline", "seq")
 
-    def __init__(self, handler: Handler, seq: int) -> None:
-        self._direct = False
-        self._handler = handler
-        self._seq = seq
+    def __init__(self, handler: Handler = _never_inline, seq: int = 0) -> None:
+        self.inline = False
+        self.handler = handler
+        #: Orders targets by creation, so fan-out follows subscription order.
+        self.seq = seq
 
-    def _offer(self, event: Event) -> Waiter | None:
+    def offer(self, event: Event) -> Waiter | None:
         """Deliver or enqueue ``event``; return what to wait on (a full queue), if any."""
         raise NotImplementedError
 
-    def _failed_inline(self, event: Event, exc: Exception) -> None:
+    def failed_inline(self, event: Event, exc: Exception) -> None:
+        """The inline call of ``handler`` on ``event`` raised ``exc``."""
         raise NotImplementedError
 
-    def _returned(self, event: Event, result: Any) -> None:
+    def returned(self, event: Event, result: Any) -> None:
+        """The inline call of ``handler`` on ``event`` returned ``result`` (not None)."""
         raise NotImplementedError

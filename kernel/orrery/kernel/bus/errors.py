@@ -9,19 +9,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from orrery.sdk.errors import BusError, InvalidTopic, NoResponders, RequestTimeout
+from orrery.sdk import Event
+from orrery.sdk.errors import BusError, InvalidEvent, InvalidTopic, NoResponders, RequestTimeout
 
 __all__ = [
     "BusClosed",
     "BusError",
     "DurableNotSupported",
     "BusUnavailable",
+    "HandlerTimeout",
+    "InvalidData",
     "InvalidDurable",
     "InvalidGroup",
     "InvalidHeaders",
     "InvalidTopic",
     "NoResponders",
     "RequestTimeout",
+    "TooManySubscriptions",
 ]
 
 
@@ -55,10 +59,10 @@ class DurableNotSupported(BusError):
 class InvalidGroup(BusError, ValueError):
     """A queue group name is not a non-empty string without whitespace."""
 
-    def __init__(self, group: object) -> None:
+    def __init__(self, group: object, reason: str | None = None) -> None:
         super().__init__(
-            f"invalid queue group {group!r}: use a non-empty string without whitespace, "
-            f"e.g. group='workers'"
+            f"invalid queue group {group!r}: "
+            + (reason or "use a non-empty string without whitespace, e.g. group='workers'")
         )
         self.group = group
 
@@ -94,3 +98,54 @@ class BusUnavailable(BusError, ConnectionError):
         self.address = address
         self.reason = reason
         self.hint = hint
+
+
+class HandlerTimeout(BusError, TimeoutError):
+    """A handler did not return within its timeout: the attempt counts as failed."""
+
+    def __init__(self, owner: str, pattern: str, event: Event, timeout: float | None) -> None:
+        super().__init__(
+            f"the handler of {owner} on {pattern!r} did not return within {timeout:g}s "
+            f"for event {event.id} on {event.type!r}; it was cancelled. Make it return "
+            f"sooner (hand long work to a task), or raise [bus] handler_timeout"
+        )
+        self.owner = owner
+        self.pattern = pattern
+        self.event = event
+        self.timeout = timeout
+
+
+class InvalidData(InvalidEvent, TypeError):
+    """Event data that cannot be encoded as JSON, refused at publish.
+
+    ``topic`` is where it was published, ``offending`` the type that cannot be encoded
+    and ``path`` where in the data it sits (``data['a'][0]``).
+    """
+
+    def __init__(self, topic: str, offending: type, path: str, data: object) -> None:
+        super().__init__(
+            f"cannot publish on {topic!r}: {path} is a {offending.__module__}."
+            f"{offending.__qualname__}, which cannot be encoded as JSON. Event data must "
+            f"be JSON-able (dict, list, str, int, float, bool, None): convert it first, "
+            f"e.g. str(value), value.isoformat() or a dict of its fields",
+            payload=data,
+        )
+        self.topic = topic
+        self.offending = offending
+        self.path = path
+        self.data = data
+
+
+class TooManySubscriptions(BusError):
+    """A client (one plugin) reached its bound on live subscriptions."""
+
+    def __init__(self, owner: str, limit: int, pattern: str) -> None:
+        super().__init__(
+            f"{owner} cannot subscribe to {pattern!r}: it already has {limit} live "
+            f"subscriptions, the most one plugin may hold ([bus] "
+            f"max_subscriptions_per_plugin). Unsubscribe what it no longer needs, or "
+            f"subscribe once to a wildcard pattern instead of once per topic"
+        )
+        self.owner = owner
+        self.limit = limit
+        self.pattern = pattern

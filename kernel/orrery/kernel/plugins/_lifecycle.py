@@ -138,6 +138,7 @@ class Lifecycle:
         if self.bus is None or self.storage is None:
             raise PluginError(f"plugin {name!r}: the kernel is not running", plugin=name)
         storage = self.storage
+        spec = rt.candidate.spec
         return KernelContext(
             name=name,
             config=rt.config,
@@ -145,7 +146,13 @@ class Lifecycle:
             clock=self.clock,
             restored=restored,
             handed_over=handed_over,
-            bus=self.bus.client(f"orrery://{self.node_id}/{name}", staged=staged),
+            # Named after the plugin: its queue groups and durable names are its own.
+            bus=self.bus.client(
+                f"orrery://{self.node_id}/{name}",
+                staged=staged,
+                namespace=name,
+                permissions=spec.permissions if spec is not None else (),
+            ),
             services=PluginServices(self.services, name, staged=staged),
             routes=PluginRoutes(self.routes, name, staged=staged),
             store=storage.store(name),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,7 +18,14 @@ __all__ = ["BusProvider", "PluginRuntime", "StorageProvider"]
 
 
 class BusProvider(Protocol):
-    def client(self, source: str, *, staged: bool = False) -> ReleasableBus: ...
+    def client(
+        self,
+        source: str,
+        *,
+        staged: bool = False,
+        namespace: str | None = None,
+        permissions: Iterable[str] = (),
+    ) -> ReleasableBus: ...
 
 
 class StorageProvider(Protocol):

@@ -1,11 +1,11 @@
-"""Bus and kernel instrumentation from events, through one synchronous subscription.
+"""Kernel instrumentation from kernel events, through one synchronous subscription.
 
-The plugin subscribes once, to ``>``, with a synchronous handler: the bus calls an idle
-synchronous handler directly, so counting costs a dictionary lookup and an add per
-event. Without the plugin, the bus has no such subscriber and pays nothing. Counted:
+The plugin subscribes once, to ``orrery.>`` (the kernel's own announcements: plugin
+state changes, reloads, dead letters), with a synchronous handler the bus calls in
+place. Other events never reach it: bus traffic of every topic is counted by the kernel
+and read at scrape time (see `KernelSampler`), so the plugin adds nothing to the cost of
+publishing ``orders.created``. Counted here:
 
-- ``orrery_bus_events_total{prefix}``: every event by its first topic token (``orders``,
-  ``orrery``, ``alert``...), at most `MAX_PREFIXES` of them, the rest as ``_other``;
 - ``orrery_events_total{prefix}``: kernel events (``orrery.>``) by their first three
   tokens;
 - ``orrery_plugin_events_total{event}``: ``orrery.plugin.<event>`` announcements, i.e.
@@ -16,10 +16,8 @@ event. Without the plugin, the bus has no such subscriber and pays nothing. Coun
 - ``orrery_event_duration_seconds{prefix}``: kernel events carrying a numeric
   ``duration_s`` (handler latency, reloads...).
 
-No feedback loop: events the metrics plugin publishes itself (alerts) are not counted,
-so an alert on these counters cannot drive itself; and the handler never raises, since
-a failing ``>`` subscriber would dead-letter the event to ``orrery.deadletter.<topic>``,
-which it also matches, and so on.
+The handler never raises: a failing ``orrery.>`` subscriber would dead-letter the event
+to ``orrery.deadletter.<topic>``, which it also matches, and so on.
 """
 
 from __future__ import annotations
@@ -30,18 +28,17 @@ from typing import Any
 
 from orrery.sdk import Event
 
-from ._children import CounterChild
 from ._registry import MetricsRegistry
 
 __all__ = ["BUS_PATTERN", "KERNEL_PATTERN", "MAX_PREFIXES", "OTHER_PREFIX", "KernelInstruments"]
 
-#: The one pattern the plugin subscribes to for instrumentation.
-BUS_PATTERN = ">"
-#: Kernel announcements, a subset of what `BUS_PATTERN` sees.
+#: Kernel announcements: the one pattern the plugin subscribes to for instrumentation.
 KERNEL_PATTERN = "orrery.>"
-#: Distinct first tokens counted separately; topics are data, so they are capped.
+#: The pattern subscribed (kept under its old name for importers).
+BUS_PATTERN = KERNEL_PATTERN
+#: Distinct first tokens of bus traffic mirrored separately; topics are data, capped.
 MAX_PREFIXES = 256
-#: Where events of further first tokens are counted.
+#: Where traffic of further first tokens is counted.
 OTHER_PREFIX = "_other"
 _KERNEL_PREFIX_TOKENS = 3
 log = logging.getLogger("orrery.plugins.metrics")
@@ -55,10 +52,6 @@ class KernelInstruments:
     """
 
     def __init__(self, registry: MetricsRegistry, own_source: str | None = None) -> None:
-        self.bus_events = registry.counter(
-            "orrery_bus_events_total", "Events published on the bus, by first topic token",
-            ("prefix",),
-        )  # fmt: skip
         self.events = registry.counter(
             "orrery_events_total", "Kernel events by topic prefix", ("prefix",)
         )
@@ -77,7 +70,6 @@ class KernelInstruments:
             ("prefix",),
         )
         self._own = own_source
-        self._prefixes: dict[str, CounterChild] = {}
         self._states: dict[str, str] = {}
         self.failures = 0
 
@@ -88,26 +80,12 @@ class KernelInstruments:
             if own is not None and event.source.endswith(own):
                 return
             topic = event.topic
-            prefix = topic.partition(".")[0]
-            child = self._prefixes.get(prefix)
-            if child is None:
-                child = self._prefix_child(prefix)
-            child.inc()
-            if prefix == "orrery":
+            if topic.startswith("orrery."):
                 self._kernel_event(topic, event.data)
         except Exception:
             self.failures += 1
             if self.failures == 1:  # once: a broken counter must not flood the log
                 log.exception("counting event %s failed; further failures are not logged", event)
-
-    def _prefix_child(self, prefix: str) -> CounterChild:
-        if len(self._prefixes) >= MAX_PREFIXES:
-            prefix = OTHER_PREFIX
-            cached = self._prefixes.get(prefix)
-            if cached is not None:
-                return cached
-        child = self._prefixes[prefix] = self.bus_events.labels(prefix)
-        return child
 
     def _kernel_event(self, topic: str, data: Any) -> None:
         tokens = topic.split(".")

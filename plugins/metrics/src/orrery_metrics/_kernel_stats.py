@@ -5,6 +5,11 @@ plugin asks once per evaluation interval and on each Prometheus scrape. The snap
 plain data, so this module needs no import of the kernel; when the service is absent
 (an older kernel, or a test harness without it) the plugin simply has no such metrics.
 
+- ``orrery_bus_events_total{prefix}``: events published on this node, by first topic
+  token (``orders``, ``orrery``, ``alert``...); ``orrery_bus_delivered_total{prefix}``
+  (each local subscriber counts), ``orrery_bus_failed_total{prefix}`` (failed handler
+  attempts) and ``orrery_bus_deadlettered_total{prefix}``: the kernel's bus counters,
+  like a prometheus_client custom collector they are read when sampled, never per event;
 - ``orrery_bus_queue_depth{owner}``: events queued and not yet handled, per plugin;
 - ``orrery_plugins{state}``: how many plugins are in each lifecycle state;
 - ``orrery_sandbox_restarts_total{plugin}``: worker restarts of sandboxed plugins;
@@ -23,7 +28,8 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 from ._children import CounterChild, HistogramChild
-from ._family import Histogram
+from ._family import Counter, Histogram
+from ._instrument import MAX_PREFIXES, OTHER_PREFIX
 from ._registry import MetricsRegistry
 
 __all__ = ["KERNEL_SERVICE", "KernelSampler"]
@@ -51,6 +57,28 @@ class KernelSampler:
             "Daemon HTTP requests by route template, method and status",
             ("route", "method", "status"),
         )
+        self.traffic: dict[str, Counter] = {
+            "published": registry.counter(
+                "orrery_bus_events_total",
+                "Events published on the bus on this node, by first topic token",
+                ("prefix",),
+            ),
+            "delivered": registry.counter(
+                "orrery_bus_delivered_total",
+                "Events handed to subscribers on this node, by first topic token",
+                ("prefix",),
+            ),
+            "failed": registry.counter(
+                "orrery_bus_failed_total", "Failed handler attempts, by first topic token",
+                ("prefix",),
+            ),
+            "deadlettered": registry.counter(
+                "orrery_bus_deadlettered_total",
+                "Events given up on and dead-lettered, by first topic token",
+                ("prefix",),
+            ),
+        }  # fmt: skip
+        self._prefixes: set[str] = set()
         self.http_seconds: Histogram | None = None
         #: What a counter had counted before its source's total went backwards.
         self._base: dict[Hashable, float] = {}
@@ -60,6 +88,7 @@ class KernelSampler:
     def sample(self, snapshot: Mapping[str, Any]) -> None:
         """Update every kernel metric from one snapshot."""
         self._queue_depth(snapshot.get("bus", {}).get("queue_depth", {}))
+        self._traffic(snapshot.get("bus", {}).get("traffic", {}))
         self._plugins(snapshot.get("plugins", {}).get("by_state", {}))
         for plugin, restarts in snapshot.get("sandbox_restarts", {}).items():
             self._mirror(("restarts", plugin), self.restarts.labels(plugin), restarts)
@@ -76,6 +105,23 @@ class KernelSampler:
         for (owner,), _ in self.queue_depth.children():
             if owner not in depth:
                 self.queue_depth.remove(owner)
+
+    def _traffic(self, traffic: Mapping[str, Mapping[str, int]]) -> None:
+        # Prefixes are data: the first MAX_PREFIXES seen keep their own series for good,
+        # later ones add up under OTHER_PREFIX (so every mirrored total only grows).
+        known = self._prefixes
+        totals: dict[str, dict[str, int]] = {}
+        for prefix, counts in traffic.items():
+            if prefix not in known and len(known) < MAX_PREFIXES:
+                known.add(prefix)
+            into = totals.setdefault(prefix if prefix in known else OTHER_PREFIX, {})
+            for kind, value in counts.items():
+                into[kind] = into.get(kind, 0) + value
+        for prefix, counts in totals.items():
+            for kind, family in self.traffic.items():
+                total = counts.get(kind, 0)
+                if total:
+                    self._mirror((kind, prefix), family.labels(prefix), total)
 
     def _plugins(self, by_state: Mapping[str, int]) -> None:
         for state, count in by_state.items():

@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
-from orrery.kernel.bus._routes import Group
-from orrery.kernel.bus._subscription import MemorySubscription
-from orrery.kernel.bus._target import Waiter
+from orrery.kernel.bus import Group, MemorySubscription, Waiter
 from orrery.sdk import Event
 from orrery.sdk.errors import InvalidEvent
 
@@ -28,7 +26,7 @@ from ._fastpath import DirectClient, DirectRoute, pump, round_trip
 from ._wire import decode_event
 
 if TYPE_CHECKING:
-    from ._bus import NatsBus
+    from ._transport import NatsTransport
 
 __all__ = ["NatsFeed", "PatternFeed", "QueueFeed"]
 
@@ -38,19 +36,30 @@ log = logging.getLogger("orrery.bus.nats")
 class NatsFeed:
     """A NATS subscription and the local members it feeds."""
 
-    __slots__ = ("_bus", "_direct", "_nsub", "_pump", "members", "opening", "queue", "subject")
+    __slots__ = (
+        "_direct",
+        "_direct_conn",
+        "_nsub",
+        "_pump",
+        "_transport",
+        "members",
+        "opening",
+        "queue",
+        "subject",
+    )
 
     #: Whether messages may skip nats-py's Msg and queue (they need no reply subject).
     DIRECT = True
 
-    def __init__(self, bus: NatsBus, subject: str, queue: str = "") -> None:
-        self._bus = bus
+    def __init__(self, transport: NatsTransport, subject: str, queue: str = "") -> None:
+        self._transport = transport
         self.subject = subject
         self.queue = queue
         self._nsub: NatsSubscription | None = None
         self._pump: asyncio.Task[None] | None = None
         self._direct: DirectRoute | None = None
-        #: Whether a registration with the server is under way (see NatsBus._open_feed).
+        self._direct_conn: DirectClient | None = None
+        #: Whether a registration with the server is under way (see NatsTransport.open_feed).
         self.opening = False
         self.members: list[MemorySubscription] = []
 
@@ -70,8 +79,11 @@ class NatsFeed:
         nsub = self._nsub = await conn.subscribe(self.subject, queue=self.queue)
         if self.DIRECT and isinstance(conn, DirectClient):
             self._direct = conn.direct(nsub, self._take)
+            self._direct_conn = conn
         if self._direct is None:
-            self._pump = self._bus._start_feeder(pump(nsub, self._handle), f"pump {self.subject}")
+            self._pump = self._transport.start_feeder(
+                pump(nsub, self._handle), f"pump {self.subject}"
+            )
         await round_trip(conn)
 
     async def unsubscribe(self) -> None:
@@ -80,11 +92,9 @@ class NatsFeed:
         task, self._pump = self._pump, None
         if task is not None:
             task.cancel()
-        if self._direct is not None and nsub is not None:
-            conn = nsub._conn
-            if isinstance(conn, DirectClient):
-                conn.undirect(nsub)
-            self._direct = None
+        if self._direct_conn is not None and nsub is not None:
+            self._direct_conn.undirect(nsub)
+        self._direct = self._direct_conn = None
         if nsub is not None:
             try:
                 await nsub.unsubscribe()
@@ -111,7 +121,6 @@ class NatsFeed:
         except InvalidEvent as e:
             log.warning("dropping a message on %s that is not a CloudEvent: %s", self.subject, e)
             return None
-        self._bus._received += 1
         return self._dispatch(event)
 
     def _dispatch(self, event: Event) -> Awaitable[None] | None:  # pragma: no cover
@@ -121,10 +130,11 @@ class NatsFeed:
 class PatternFeed(NatsFeed):
     """Fan-out: every local subscriber of the pattern gets each remote event."""
 
-    __slots__ = ("_targets",)
+    __slots__ = ("_targets", "pattern")
 
-    def __init__(self, bus: NatsBus, subject: str) -> None:
-        super().__init__(bus, subject)
+    def __init__(self, transport: NatsTransport, subject: str) -> None:
+        super().__init__(transport, subject)
+        self.pattern = subject[len(transport.prefix) + 1 :]
         self._targets: tuple[MemorySubscription, ...] = ()
 
     def add(self, sub: MemorySubscription) -> None:
@@ -139,8 +149,9 @@ class PatternFeed(NatsFeed):
     def _dispatch(self, event: Event) -> Awaitable[None] | None:
         # The hot receive path: offer to each local subscriber in turn, inline.
         targets = self._targets
+        self._transport.arrived(event).delivered += len(targets)
         for sub in targets:
-            full = sub._offer(event)
+            full = sub.offer(event)
             if full is not None:
                 return self._offer_rest(event, full, targets, targets.index(sub) + 1)
         return None
@@ -149,20 +160,21 @@ class PatternFeed(NatsFeed):
     async def _offer_rest(
         event: Event, full: Waiter, targets: tuple[MemorySubscription, ...], start: int
     ) -> None:
-        await full._put_waiting(event)
+        await full.put_waiting(event)
         for sub in targets[start:]:
-            more = sub._offer(event)
+            more = sub.offer(event)
             if more is not None:
-                await more._put_waiting(event)
+                await more.put_waiting(event)
 
 
 class QueueFeed(NatsFeed):
     """A queue group: NATS picks this node, the local `Group` picks the member."""
 
-    __slots__ = ("_group",)
+    __slots__ = ("_group", "key")
 
-    def __init__(self, bus: NatsBus, subject: str, pattern: str, group: str) -> None:
-        super().__init__(bus, subject, queue=group)
+    def __init__(self, transport: NatsTransport, subject: str, pattern: str, group: str) -> None:
+        super().__init__(transport, subject, queue=group)
+        self.key = (pattern, group)
         self._group = Group(pattern, group, 0)
         self.members = self._group.members
 
@@ -174,5 +186,6 @@ class QueueFeed(NatsFeed):
             self._group.members.remove(sub)
 
     def _dispatch(self, event: Event) -> Awaitable[None] | None:
-        full = self._group._offer(event)
-        return None if full is None else full._put_waiting(event)
+        self._transport.arrived(event).delivered += 1
+        full = self._group.offer(event)
+        return None if full is None else full.put_waiting(event)

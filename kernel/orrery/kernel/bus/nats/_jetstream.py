@@ -22,15 +22,14 @@ import hashlib
 import logging
 import re
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from nats.aio.msg import Msg
 from nats.js import api
 from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
-from orrery.kernel.bus._durable import DurableSubscription
-from orrery.kernel.bus.errors import BusError, InvalidDurable
+from orrery.kernel.bus import BusError, DurableFeed, InvalidDurable, MemorySubscription
 from orrery.sdk import Event
 from orrery.sdk.errors import InvalidEvent
 
@@ -38,7 +37,7 @@ from ._feeds import NatsFeed
 from ._wire import decode_event
 
 if TYPE_CHECKING:
-    from ._bus import NatsBus
+    from ._transport import NatsTransport
 
 __all__ = ["JetStreamFeed", "consumer_name", "covers", "ensure_stream_subject"]
 
@@ -117,6 +116,7 @@ class JetStreamFeed(NatsFeed):
         "_consumer",
         "_flushing",
         "_name",
+        "_on_empty",
         "_outbox",
         "_pattern",
         "_turn",
@@ -125,13 +125,21 @@ class JetStreamFeed(NatsFeed):
     #: JetStream deliveries need the reply subject (the ack address): the pump path.
     DIRECT = False
 
-    def __init__(self, bus: NatsBus, name: str, pattern: str) -> None:
+    def __init__(
+        self,
+        transport: NatsTransport,
+        name: str,
+        pattern: str,
+        *,
+        on_empty: Callable[[DurableFeed], None],
+    ) -> None:
         self._name = name
         self._pattern = pattern
+        self._on_empty = on_empty
         self._consumer = consumer_name(name)
         # Outside the stream's subjects, so delivered messages are never captured again.
-        deliver = f"_ORRERY_DELIVER.{bus.stream}.{self._consumer}"
-        super().__init__(bus, deliver, queue=self._consumer)
+        deliver = f"_ORRERY_DELIVER.{transport.stream}.{self._consumer}"
+        super().__init__(transport, deliver, queue=self._consumer)
         self._acks: dict[str, list[str]] = {}  # event id -> ack subjects, in arrival order
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._flushing = False
@@ -149,28 +157,29 @@ class JetStreamFeed(NatsFeed):
         return self._pattern
 
     @property
-    def durable_members(self) -> tuple[DurableSubscription, ...]:
-        return tuple(m for m in self.members if isinstance(m, DurableSubscription))
+    def target(self) -> None:
+        """None: publishers reach JetStream through core NATS, not through a route."""
+        return None
 
-    def join(self, member: DurableSubscription) -> None:
+    def join(self, member: MemorySubscription) -> None:
         """Offer events to ``member``; the first member opens the consumer."""
         if member not in self.members:
             self.members.append(member)
         if not self.open:
-            self._bus._open_feed(self)
+            self._transport.open_feed(self)
 
-    def leave(self, member: DurableSubscription) -> None:
+    def leave(self, member: MemorySubscription) -> None:
         """Stop offering events to ``member``."""
         if member in self.members:
             self.members.remove(member)
         if not self.members:
-            asyncio.get_running_loop().call_soon(self._bus._release_feed, self)
+            asyncio.get_running_loop().call_soon(self._on_empty, self)
 
     async def subscribe(self, conn: Any) -> None:
         """Create the stream subject and the consumer if needed, then take deliveries."""
-        bus = self._bus
-        js = bus._jetstream()
-        subject = bus._subject(self._pattern)
+        bus = self._transport
+        js = bus.jetstream()
+        subject = bus.subject(self._pattern)
         await ensure_stream_subject(js, bus.stream, subject)
         try:
             info = await js.consumer_info(bus.stream, self._consumer)
@@ -215,7 +224,7 @@ class JetStreamFeed(NatsFeed):
             )
             self._queue_ack(msg.reply, b"+TERM")
             return
-        self._bus._received += 1
+        self._transport.arrived(event).delivered += 1
         members = self.members
         if not members or self._closed:
             self._queue_ack(msg.reply, b"-NAK")  # let another node have it now
@@ -230,9 +239,9 @@ class JetStreamFeed(NatsFeed):
                 member = candidate
                 self._turn = start + step + 1
                 break
-        full = member._offer(event)
+        full = member.offer(event)
         if full is not None:
-            await full._put_waiting(event)
+            await full.put_waiting(event)
 
     def acknowledge(self, event: Event) -> None:
         """Send the ack for ``event`` (batched with others sent meanwhile)."""
@@ -257,10 +266,10 @@ class JetStreamFeed(NatsFeed):
         self._outbox.append((reply, body))
         if not self._flushing:
             self._flushing = True
-            self._bus._spawn(self._send_acks(), f"orrery.bus acks {self._name}")
+            self._transport.spawn(self._send_acks(), f"orrery.bus acks {self._name}")
 
     async def _send_acks(self) -> None:
-        publish = self._bus._conn("publish").publish
+        publish = self._transport.conn("publish").publish
         outbox = self._outbox
         try:
             # An entry leaves the outbox only once published: if this task is cancelled
@@ -292,7 +301,7 @@ class JetStreamFeed(NatsFeed):
         outbox = [*self._outbox, *naks]
         self._outbox.clear()
         try:
-            publish = self._bus._conn("publish").publish
+            publish = self._transport.conn("publish").publish
             for reply, body in outbox:
                 await publish(reply, body)
         except Exception as e:
