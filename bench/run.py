@@ -40,6 +40,11 @@ TARGETS: dict[str, tuple[str, float]] = {
     "scheduler.ratio_vs_dramatiq": (">=", 3),
     "metrics.counter_ratio_vs_prometheus": ("<=", 1.5),
     "metrics.histogram_ratio_vs_prometheus": ("<=", 1.5),
+    "workflows.ratio_vs_dbos_sqlite": (">=", 2),
+    "workflows.ratio_vs_dbos_postgres": (">=", 1.5),
+    "workflows.start_to_done_p50_ms": ("<=", 5),
+    "workflows.ratio_vs_langgraph_resume": ("<=", 1),
+    "workflows.bytes_per_waiting_run": ("<=", 4096),
     "metrics.observations_per_s": (">=", 1_000_000),
     "metrics.percentile_rel_error": ("<=", 0.01),
 }

@@ -90,8 +90,15 @@ class Bus(Protocol):
         position survives restarts (at-least-once, acknowledged when the handler returns).
         """
 
-    async def request(self, topic: str, data: Any = None, *, timeout: float = 5.0) -> Any:
-        """Publish and await the first reply's data.
+    async def request(
+        self,
+        topic: str,
+        data: Any = None,
+        *,
+        timeout: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """Publish and await the first reply's data; ``headers`` travel on the request.
 
         Raises `orrery.sdk.RequestTimeout` or `orrery.sdk.NoResponders`.
         """

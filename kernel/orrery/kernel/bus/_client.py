@@ -274,9 +274,17 @@ class BusClient:
             bus.attach(sub)
         return sub
 
-    async def request(self, topic: str, data: Any = None, *, timeout: float = 5.0) -> Any:
+    async def request(
+        self,
+        topic: str,
+        data: Any = None,
+        *,
+        timeout: float = 5.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
         """Publish ``data`` on ``topic`` and return the first reply: the first non-None
         value a matching handler returns (or data published on the event's ``replyto``).
+        ``headers`` travel on the request event (e.g. ``orrery-idempotency-key``).
 
         Raises `orrery.sdk.NoResponders` at once if nothing subscribes to ``topic``,
         `orrery.sdk.RequestTimeout` if no reply arrives within ``timeout`` seconds.
@@ -304,6 +312,7 @@ class BusClient:
                     source=self._source,
                     time_ns=now,
                     data=data,
+                    headers=None if headers is None else _checked_headers(headers),
                     correlationid=correlationid,
                     causationid=causationid,
                     replyto=inbox,
