@@ -75,7 +75,7 @@ async def _ours() -> dict[str, float]:
                 return {"ok": True}
 
             def on_after(event: Any) -> Any:
-                key = (event.headers or {}).get("orreryidempotencykey", "")
+                key = (event.headers or {}).get("orrery-idempotency-key", "")
                 after[key.split(":")[0]] = time.perf_counter()
                 return {"ok": True}
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from orrery.sdk import Context, Event, Plugin, hookimpl
 
-KEY = "orreryidempotencykey"
+KEY = "orrery-idempotency-key"
 
 
 class OnboardingServices(Plugin):

@@ -32,6 +32,11 @@ _CORE_ATTRIBUTES = frozenset(
 )
 # CloudEvents extension attribute names: lower-case ASCII letters and digits, at most 20.
 _EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
+# Orrery's protocol headers (DESIGN.md section 11: ``orrery-idempotency-key``,
+# ``orrery-attempt``) are dashed words: outside the CloudEvents alphabet, so a strict
+# CloudEvents consumer may refuse them; plain names are the portable choice.
+_DASHED_NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)+")
+_DASHED_NAME_MAX = 64
 _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})"
 )
@@ -151,17 +156,25 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def validate_headers(headers: dict[str, Any]) -> None:
-    """Raise `ValueError` unless every header is a valid CloudEvents extension attribute."""
+    """Raise `ValueError` unless every header is a valid CloudEvents extension attribute
+    or a dashed Orrery protocol header such as ``orrery-idempotency-key``."""
     for name, value in headers.items():
-        if not isinstance(name, str) or not _EXTENSION_NAME.fullmatch(name):
+        if not isinstance(name, str) or not _is_header_name(name):
             raise ValueError(
-                f"header {name!r} is not a valid CloudEvents extension name: use 1-20 "
-                f"lower-case letters and digits"
+                f"header {name!r} is not a valid header name: use 1-20 lower-case letters "
+                f"and digits (a CloudEvents extension name), or lower-case words joined by "
+                f"single dashes, at most {_DASHED_NAME_MAX} characters"
             )
         if name in _CORE_ATTRIBUTES:
             raise ValueError(f"header {name!r} would overwrite a CloudEvents attribute")
         if not isinstance(value, str):
             raise ValueError(f"header {name!r} must have a string value, got {value!r}")
+
+
+def _is_header_name(name: str) -> bool:
+    if _EXTENSION_NAME.fullmatch(name):
+        return True
+    return len(name) <= _DASHED_NAME_MAX and _DASHED_NAME.fullmatch(name) is not None
 
 
 def format_time_ns(time_ns: int) -> str:

@@ -275,3 +275,23 @@ async def test_close_releases_subscriptions_and_requests(bus: MemoryBus) -> None
     assert plugin not in bus.clients
     assert len(other.subscriptions) == 2
     never.set()
+
+
+@pytest.mark.parametrize("name", ["-lead", "trail-", "dou--ble", "Up-per", "a_b", "x-" + "y" * 63])
+async def test_malformed_dashed_header_names_are_refused(client: BusClient, name: str) -> None:
+    with pytest.raises(InvalidHeaders, match="lower-case words joined by single dashes"):
+        await client.publish("a", headers={name: "x"})
+
+
+async def test_protocol_headers_with_dashes_reach_the_handler_and_round_trip(
+    client: BusClient,
+) -> None:
+    """DESIGN.md section 11 names ``orrery-idempotency-key``: it must cross the bus and
+    the CloudEvents JSON form intact."""
+    seen: list[Event] = []
+    client.subscribe("steps.run", seen.append)
+    headers = {"orrery-idempotency-key": "run1:step", "orrery-attempt": "2"}
+    event = await client.publish("steps.run", headers=headers)
+    assert [e.headers for e in seen] == [headers]  # idle sync handlers run inline
+    # The NATS wire form of an event with headers is its CloudEvents JSON.
+    assert Event.from_json(event.to_json()).headers == headers

@@ -75,7 +75,7 @@ PROBE = textwrap.dedent(
         @hookimpl
         async def orrery_start(self, ctx):
             async def handle(event):
-                key = (event.headers or {}).get("orreryidempotencykey", "")
+                key = (event.headers or {}).get("orrery-idempotency-key", "")
                 with open(os.environ["WF_CALLS"], "a") as f:
                     f.write(f"{os.getpid()} {event.type} {key}\\n")
                     f.flush()

@@ -24,11 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["ATTEMPT_HEADER", "IDEMPOTENCY_HEADER", "RunDriver", "scope_of"]
 
-#: DESIGN.md §11's ``orrery-idempotency-key`` and ``orrery-attempt``, spelt as
-#: CloudEvents extension names (1-20 lower-case letters and digits, no dashes), which is
-#: what event headers must be: ``<run>:<step>`` (``:compensate`` for the undo).
-IDEMPOTENCY_HEADER = "orreryidempotencykey"
-ATTEMPT_HEADER = "orreryattempt"
+#: The headers of DESIGN.md section 11 on every step request: the idempotency key is
+#: ``<run>:<step>`` (``:compensate`` for the undo), the same for every attempt.
+IDEMPOTENCY_HEADER = "orrery-idempotency-key"
+ATTEMPT_HEADER = "orrery-attempt"
 
 
 @dataclass
