@@ -38,7 +38,7 @@ import typer
 
 from .client import DaemonClient, context_path, find_state_dir
 from .client import connect as connect_state_dir
-from .errors import ApiError, DaemonNotRunning, OrreryError, UsageError
+from .errors import ApiError, ConfigError, DaemonNotRunning, OrreryError, UsageError
 
 __all__ = [
     "EXIT_FAILED",
@@ -165,8 +165,9 @@ def connect(
 
 
 def exit_code(error: BaseException) -> int:
-    """The exit status for ``error``: 2 for usage and connection errors, else 1."""
-    if isinstance(error, UsageError | DaemonNotRunning):
+    """The exit status for ``error``: 2 for usage, configuration and connection errors
+    (the command must change before it can work), else 1."""
+    if isinstance(error, UsageError | ConfigError | DaemonNotRunning):
         return EXIT_USAGE
     if isinstance(error, ApiError):
         return EXIT_USAGE if error.status in _USAGE_STATUSES else EXIT_FAILED

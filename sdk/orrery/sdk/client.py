@@ -36,7 +36,7 @@ from ._locate import (
     forget_daemon,
     remember_daemon,
 )
-from .errors import ApiError, DaemonNotRunning, OrreryError
+from .errors import ApiError, DaemonNotRunning, OrreryError, UsageError
 
 __all__ = [
     "CONTEXT_FILE",
@@ -85,7 +85,7 @@ def read_token(state_dir: Path) -> str:
         mode = path.stat().st_mode
         token = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError as e:
-        raise OrreryError(
+        raise UsageError(
             f"no API token at {path}; start the daemon once (orrery daemon --state-dir "
             f"{state_dir}) to create it, or pass --token"
         ) from e

@@ -6,6 +6,7 @@ import sys
 
 import typer
 from orrery.sdk import OrreryError
+from orrery.sdk.cli import exit_code
 
 from ._daemon import daemon_command, token_command
 from ._events import publish_command, request_command, tail_command
@@ -17,7 +18,6 @@ from ._output import (
     EXIT_USAGE,
     ClickException,
     UsageError,
-    exit_code_of,
     print_error,
 )
 from ._plugins import plugins_app
@@ -81,7 +81,7 @@ def run(args: list[str]) -> int:
         return EXIT_FAILED
     except OrreryError as e:
         print_error(str(e))
-        return exit_code_of(e)
+        return exit_code(e)
     except KeyboardInterrupt:
         return 130
     return result if isinstance(result, int) else EXIT_OK

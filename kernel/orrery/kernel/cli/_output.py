@@ -4,8 +4,8 @@ Exit codes are the same for every command (plugins' commands included, since the
 run under the same entry point): 0 done, 1 the operation failed (a plugin that stays
 failed, a rejected reload, a request without reply, a server error), 2 the command
 could not be carried out as given (bad usage or input, unknown plugin, no daemon).
-The codes are `orrery.sdk.cli`'s; unlike its ``exit_code``, an unknown name (404) and
-invalid configuration count as usage errors here.
+The mapping is `orrery.sdk.cli.exit_code`, so kernel and plugin commands agree: an
+unknown name (404) is an operation that failed (1), as with most command-line tools.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
-from orrery.sdk import ConfigError, OrreryError, PluginError
+from orrery.sdk import OrreryError
 from orrery.sdk.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from orrery.sdk.errors import ApiError, DaemonNotRunning
-from orrery.sdk.errors import UsageError as SdkUsageError
 
 __all__ = [
     "EXIT_FAILED",
@@ -30,7 +28,6 @@ __all__ = [
     "ClickException",
     "Failed",
     "UsageError",
-    "exit_code_of",
     "print_error",
     "print_json",
     "print_table",
@@ -45,26 +42,10 @@ UsageError: type[Exception] = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
 )
 
-#: Statuses meaning "the request was understood but the operation did not succeed".
-_FAILED_STATUSES = frozenset({409, 500, 502, 503, 504})
-
 
 class Failed(OrreryError):
     """The command ran but its operation failed (exit code 1), e.g. a plugin that
     stays ``failed`` after a reload."""
-
-
-def exit_code_of(error: BaseException) -> int:
-    """The exit code an error ends the command with."""
-    if isinstance(error, ApiError):
-        return EXIT_FAILED if error.status in _FAILED_STATUSES else EXIT_USAGE
-    if isinstance(error, Failed):
-        return EXIT_FAILED
-    if isinstance(error, (DaemonNotRunning, ConfigError, UsageError, SdkUsageError)):
-        return EXIT_USAGE
-    if isinstance(error, PluginError):
-        return EXIT_FAILED
-    return EXIT_USAGE
 
 
 def print_error(message: str) -> None:

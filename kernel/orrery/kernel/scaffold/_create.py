@@ -6,6 +6,7 @@ from pathlib import Path
 
 from orrery.kernel.errors import KernelError
 from orrery.kernel.plugins import NAME_PATTERN
+from orrery.sdk.errors import UsageError
 
 from ._package import PACKAGE_FILES
 from ._project import PROJECT_FILES
@@ -15,8 +16,8 @@ __all__ = ["ScaffoldError", "create_plugin_project", "render"]
 _ORRERY_VERSION = "0.1"
 
 
-class ScaffoldError(KernelError):
-    """The project cannot be created (bad name, directory exists)."""
+class ScaffoldError(KernelError, UsageError):
+    """The project cannot be created (bad name, directory exists): the command must change."""
 
 
 def _names(name: str) -> dict[str, str]:
