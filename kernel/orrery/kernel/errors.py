@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orrery.sdk.errors import ConfigError, OrreryError, PluginError
+from orrery.sdk.errors import ConfigError, OrreryError, PluginError, UsageError
 
 __all__ = [
     "ConfigError",
@@ -62,7 +62,7 @@ class PluginNotFound(KernelError, LookupError):
         self.name = name
 
 
-class StateDirLocked(KernelError):
+class StateDirLocked(KernelError, UsageError):
     """Another kernel (a daemon, ``orrery run`` or an embedded one) uses the state directory.
 
     ``pid`` is the process that took the lock; ``inherited`` says it has exited and a

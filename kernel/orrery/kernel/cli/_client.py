@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+# The connection options are the SDK's, so kernel and plugin commands read alike.
+from orrery.sdk.cli import JsonOpt, TokenOpt, UrlOpt, WideOpt
+from orrery.sdk.cli import StateDirOpt as ClientStateDirOpt
 from orrery.sdk.client import DEFAULT_STATE_DIR, DaemonClient, find_state_dir
 from orrery.sdk.client import connect as connect_state_dir
 
@@ -21,39 +23,6 @@ __all__ = [
     "connect",
     "plugin_table",
     "print_json",
-]
-
-UrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        envvar="ORRERY_URL",
-        metavar="URL",
-        help="Daemon URL (default: from the state dir).",
-    ),
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="ORRERY_TOKEN",
-        metavar="TOKEN",
-        help="API token (default: <state-dir>/token).",
-    ),
-]
-ClientStateDirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--state-dir",
-        envvar="ORRERY_STATE_DIR",
-        metavar="DIR",
-        help="State directory of the daemon (default: .orrery here or in a parent "
-        "directory, else the daemon started last).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-WideOpt = Annotated[
-    bool, typer.Option("--wide", help="Print every column in full (tables fit 80 columns).")
 ]
 
 

@@ -23,7 +23,7 @@ from ._http import DaemonSettings
 from ._lock import DaemonAddress, remove_daemon_file, write_daemon_file
 from ._logs import LogBuffer
 from ._token import TOKEN_FILE, load_or_create_token
-from .errors import DaemonError, DaemonLocked
+from .errors import CannotListen, DaemonLocked
 
 __all__ = ["Daemon", "serve"]
 
@@ -158,7 +158,7 @@ class Daemon:
         try:
             self._listener = await listen(runner, self.host, self.port, self.guard)
         except OSError as e:
-            raise DaemonError(
+            raise CannotListen(
                 f"cannot listen on {self.host}:{self.port}: {e.strerror or e}; pick another "
                 f"--port or stop whatever uses this one"
             ) from e

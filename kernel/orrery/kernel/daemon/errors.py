@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from orrery.kernel.errors import KernelError, StateDirLocked
-from orrery.sdk.errors import ApiError, DaemonNotRunning
+from orrery.sdk.errors import ApiError, DaemonNotRunning, UsageError
 
-__all__ = ["ApiError", "DaemonError", "DaemonLocked", "DaemonNotRunning", "HttpError"]
+__all__ = [
+    "ApiError",
+    "CannotListen",
+    "DaemonError",
+    "DaemonLocked",
+    "DaemonNotRunning",
+    "HttpError",
+]
 
 
 class DaemonError(KernelError):
     """The daemon could not start, serve or stop as asked."""
+
+
+class CannotListen(DaemonError, UsageError):
+    """The daemon's address is taken or not allowed: the command needs another --port
+    or --host (exit code 2)."""
 
 
 class DaemonLocked(DaemonError, StateDirLocked):
