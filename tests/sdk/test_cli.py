@@ -15,6 +15,7 @@ from orrery.kernel import Kernel
 from orrery.kernel.daemon import Daemon
 from orrery.sdk import Context, HttpRequest, HttpResponse, Plugin, cli, hookimpl
 from orrery.sdk.client import context_path, find_state_dir
+from orrery.sdk.errors import ApiError, ConfigError, DaemonNotRunning, OrreryError, UsageError
 from typer.testing import CliRunner
 
 LONG = "a very long source description " * 6
@@ -212,3 +213,23 @@ def test_format_table_cuts_the_widest_column_first() -> None:
     assert cli.format_table([{"a": None, "b": {"k": 1}}], ["a", "b"]).splitlines()[1] == (
         '-  {"k":1}'
     )
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (UsageError("no daemon"), 2),
+        (ConfigError("bad field"), 2),
+        (DaemonNotRunning("nothing at 127.0.0.1:9"), 2),
+        (type("ServerDown", (OrreryError, ConnectionError), {})("NATS unreachable"), 2),
+        (ApiError(400, "bad query"), 2),
+        (ApiError(401, "bad token"), 2),
+        (ApiError(404, "no such plugin"), 1),
+        (ApiError(409, "not in that state"), 1),
+        (ApiError(503, "provider missing"), 1),
+        (OrreryError("the operation failed"), 1),
+    ],
+)
+def test_exit_codes_are_one_mapping_for_every_command(error: BaseException, code: int) -> None:
+    """Kernel and plugin commands share this mapping (docs/operating.md, CLI conventions)."""
+    assert cli.exit_code(error) == code

@@ -166,8 +166,8 @@ def connect(
 
 def exit_code(error: BaseException) -> int:
     """The exit status for ``error``: 2 for usage, configuration and connection errors
-    (the command must change before it can work), else 1."""
-    if isinstance(error, UsageError | ConfigError | DaemonNotRunning):
+    (the command, or what it points at, must change before it can work), else 1."""
+    if isinstance(error, UsageError | ConfigError | DaemonNotRunning | ConnectionError):
         return EXIT_USAGE
     if isinstance(error, ApiError):
         return EXIT_USAGE if error.status in _USAGE_STATUSES else EXIT_FAILED
