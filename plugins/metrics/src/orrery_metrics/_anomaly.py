@@ -83,7 +83,42 @@ class _ShiftWatch:
         return shifted
 
 
-class ZScoreDetector:
+class _WindowDetector:
+    """What the rolling-window detectors share: score, learn a lasting shift as the new
+    window, else add the value clipped to the band (so one outlier moves the baseline
+    only a little). Subclasses keep the window and say how to forget and clip."""
+
+    _shift: _ShiftWatch
+
+    def score(self, value: float) -> Detection:
+        raise NotImplementedError
+
+    def _push(self, value: float) -> None:
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        raise NotImplementedError
+
+    def _clip(self, value: float) -> float:
+        raise NotImplementedError
+
+    def update(self, value: float) -> Detection:
+        """Score ``value``, then add it (clipped) to the window."""
+        found = self.score(value)
+        if found.expected is None:
+            self._push(value)
+            return found
+        shifted = self._shift.see(value, found.expected, found.anomaly)
+        if shifted is not None:
+            self._forget()
+            for raw in shifted:
+                self._push(raw)
+            return found
+        self._push(self._clip(value) if found.anomaly else value)
+        return found
+
+
+class ZScoreDetector(_WindowDetector):
     """Distance from the rolling mean in rolling standard deviations."""
 
     def __init__(
@@ -109,25 +144,14 @@ class ZScoreDetector:
         score = abs(value - mean) / std if std > 0 else (0.0 if value == mean else math.inf)
         return Detection(score > self.threshold, score, mean)
 
-    def update(self, value: float) -> Detection:
-        """Score ``value``, then add it (clipped) to the window."""
-        found = self.score(value)
-        if found.expected is None:
-            self._push(value)
-            return found
-        shifted = self._shift.see(value, found.expected, found.anomaly)
-        if shifted is not None:
-            self._values.clear()
-            self._sum = self._sumsq = 0.0
-            for raw in shifted:
-                self._push(raw)
-            return found
-        if found.anomaly:
-            mean, std = self._spread()
-            bound = self.threshold * std
-            value = min(max(value, mean - bound), mean + bound)
-        self._push(value)
-        return found
+    def _forget(self) -> None:
+        self._values.clear()
+        self._sum = self._sumsq = 0.0
+
+    def _clip(self, value: float) -> float:
+        mean, std = self._spread()
+        bound = self.threshold * std
+        return min(max(value, mean - bound), mean + bound)
 
     def _push(self, value: float) -> None:
         values = self._values
@@ -140,7 +164,7 @@ class ZScoreDetector:
         self._sumsq += value * value
 
 
-class MADDetector:
+class MADDetector(_WindowDetector):
     """Modified z-score: distance from the rolling median in median absolute deviations.
 
     Robust to the outliers it looks for, unlike mean and standard deviation.
@@ -173,25 +197,16 @@ class MADDetector:
             score = 0.0 if value == median else math.inf
         return Detection(score > self.threshold, score, median)
 
-    def update(self, value: float) -> Detection:
-        """Score ``value``, then add it (clipped) to the window."""
-        found = self.score(value)
-        if found.expected is None:
-            self._push(value)
-            return found
-        shifted = self._shift.see(value, found.expected, found.anomaly)
-        if shifted is not None:
-            self._values.clear()
-            self._sorted.clear()
-            for raw in shifted:
-                self._push(raw)
-            return found
+    def _forget(self) -> None:
+        self._values.clear()
+        self._sorted.clear()
+
+    def _clip(self, value: float) -> float:
         median, mad = self._spread()
-        if found.anomaly and mad > 0:
-            bound = self.threshold * mad / self._SCALE
-            value = min(max(value, median - bound), median + bound)
-        self._push(value)
-        return found
+        if mad == 0:
+            return value
+        bound = self.threshold * mad / self._SCALE
+        return min(max(value, median - bound), median + bound)
 
     def _push(self, value: float) -> None:
         values = self._values
