@@ -186,3 +186,18 @@ async def test_an_http_decision_without_by_is_made_by_the_caller(
         run = await wf.wait(run_id)
     decision = run["steps"]["approve"]["decision"]
     assert decision["by"] and decision["approved"] is False
+
+
+async def test_the_routes_are_in_the_openapi_document(orrery_kernel: HarnessFactory) -> None:
+    async with orrery_kernel(WorkflowsPlugin) as k:
+        doc = (await k.http("GET", "/v1/openapi.json")).json()
+    paths = doc["paths"]
+    for path, method in [
+        (f"{BASE}/runs", "post"),
+        (f"{BASE}/runs/{{id}}", "get"),
+        (f"{BASE}/approvals", "get"),
+        (f"{BASE}/runs/{{id}}/approvals/{{step}}", "post"),
+        (f"{BASE}/runs/{{id}}/cancel", "post"),
+        (f"{BASE}/workflows/{{name}}", "put"),
+    ]:
+        assert method in paths.get(path, {}), (path, sorted(p for p in paths if "workflows" in p))

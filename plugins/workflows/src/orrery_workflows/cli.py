@@ -27,10 +27,6 @@ RunArg = Annotated[str, typer.Argument(metavar="RUN", help="A run id.")]
 StepArg = Annotated[str, typer.Argument(metavar="STEP", help="The approval step's id.")]
 
 
-def _client(url: str | None, token: str | None, state_dir: Path | None) -> Any:
-    return cli.connect(url, token, state_dir)
-
-
 @app.command("ls")
 @cli.handle_errors
 def ls(
@@ -41,7 +37,7 @@ def ls(
     wide: cli.WideOpt = False,
 ) -> None:
     """The workflows the daemon knows (latest versions)."""
-    rows = _client(url, token, state_dir).call("GET", f"{BASE}/workflows")
+    rows = cli.connect(url, token, state_dir).call("GET", f"{BASE}/workflows")
     cli.output(
         rows,
         as_json=as_json,
@@ -66,7 +62,9 @@ def add(
         name = load_yaml(text, str(file)).name
     except DefinitionError as e:
         cli.fail(str(e))
-    answer = _client(url, token, state_dir).call("PUT", f"{BASE}/workflows/{name}", {"yaml": text})
+    answer = cli.connect(url, token, state_dir).call(
+        "PUT", f"{BASE}/workflows/{name}", {"yaml": text}
+    )
     if as_json:
         cli.print_json(answer)
     else:
@@ -85,7 +83,7 @@ def show(
 ) -> None:
     """A workflow's definition."""
     query = {"version": version} if version is not None else None
-    answer = _client(url, token, state_dir).call("GET", f"{BASE}/workflows/{name}", query=query)
+    answer = cli.connect(url, token, state_dir).call("GET", f"{BASE}/workflows/{name}", query=query)
     if as_json:
         cli.print_json(answer)
         return
@@ -137,7 +135,7 @@ def run(
     body: dict[str, Any] = {"workflow": name, "input": cli.parse_json(input, "--input")}
     if wait:
         body["wait"] = timeout
-    client = _client(url, token, state_dir)
+    client = cli.connect(url, token, state_dir)
     client.timeout = max(client.timeout, timeout + 5)
     answer = client.call("POST", f"{BASE}/runs", body)
     if not wait:
@@ -161,7 +159,7 @@ def runs(
     wide: cli.WideOpt = False,
 ) -> None:
     """The run list, newest first."""
-    rows = _client(url, token, state_dir).call(
+    rows = cli.connect(url, token, state_dir).call(
         "GET", f"{BASE}/runs", query={"status": status, "workflow": workflow}
     )
     cli.output(
@@ -195,7 +193,7 @@ def status(
     as_json: cli.JsonOpt = False,
 ) -> None:
     """A run with the state of each step."""
-    _print_run(_client(url, token, state_dir).call("GET", f"{BASE}/runs/{run_id}"), as_json)
+    _print_run(cli.connect(url, token, state_dir).call("GET", f"{BASE}/runs/{run_id}"), as_json)
 
 
 def _decide(
@@ -211,7 +209,7 @@ def _decide(
 ) -> None:
     body = {"approved": approved, "comment": comment, "by": by}
     body = {k: v for k, v in body.items() if v is not None}
-    doc = _client(url, token, state_dir).call(
+    doc = cli.connect(url, token, state_dir).call(
         "POST", f"{BASE}/runs/{run_id}/approvals/{step}", body
     )
     _print_run(doc, as_json)
@@ -265,7 +263,7 @@ def approvals(
     wide: cli.WideOpt = False,
 ) -> None:
     """Pending approvals."""
-    rows = _client(url, token, state_dir).call("GET", f"{BASE}/approvals")
+    rows = cli.connect(url, token, state_dir).call("GET", f"{BASE}/approvals")
     cli.output(
         rows,
         as_json=as_json,
@@ -286,5 +284,5 @@ def cancel(
 ) -> None:
     """Cancel a run that has not finished."""
     _print_run(
-        _client(url, token, state_dir).call("POST", f"{BASE}/runs/{run_id}/cancel", {}), as_json
+        cli.connect(url, token, state_dir).call("POST", f"{BASE}/runs/{run_id}/cancel", {}), as_json
     )
